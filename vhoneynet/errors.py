@@ -1,0 +1,101 @@
+"""One exception class per condition a user can see; each message is built once, here."""
+
+from __future__ import annotations
+
+
+class VhoneynetError(Exception):
+    """Base of every error the CLI reports without a traceback."""
+
+
+# --- topology -------------------------------------------------------------
+
+
+class TopologyError(VhoneynetError):
+    """The topology file cannot be used as written."""
+
+
+class TopologySyntaxError(TopologyError):
+    def __init__(self, path: str, line: int | None, problem: str):
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {problem}")
+
+
+class TopologyInvalid(TopologyError):
+    """One or more fields are wrong; every problem is listed with its field and line."""
+
+    def __init__(self, path: str, problems: list[tuple[str, int | None, str]]):
+        self.problems = problems
+        lines = [
+            f"{path}:{line or '?'}: {field}: {message}" for field, line, message in problems
+        ]
+        super().__init__("invalid topology\n" + "\n".join("  " + s for s in lines))
+
+
+# --- images ---------------------------------------------------------------
+
+
+class UnknownRecipe(VhoneynetError):
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(f"no image recipe named {name!r}; known: {', '.join(sorted(known))}")
+
+
+class ImageBuildFailed(VhoneynetError):
+    def __init__(self, recipe: str, step: str, detail: str):
+        super().__init__(f"building image {recipe!r} failed at {step}: {detail.strip()[-2000:]}")
+
+
+class ImageMissing(VhoneynetError):
+    def __init__(self, name: str, hint: str):
+        super().__init__(f"image {name!r} is not available: {hint}")
+
+
+# --- host -----------------------------------------------------------------
+
+
+class HostNotReady(VhoneynetError):
+    """The host lacks something vhoneynet needs (libvirtd, a tool, a permission)."""
+
+
+class HypervisorUnavailable(HostNotReady):
+    def __init__(self, uri: str, detail: str):
+        super().__init__(f"cannot connect to libvirt at {uri}: {detail}")
+
+
+class CommandFailed(VhoneynetError):
+    def __init__(self, argv: list[str], code: int, stderr: str):
+        self.code = code
+        super().__init__(f"{' '.join(argv)} exited {code}: {stderr.strip()[-1500:]}")
+
+
+# --- honeynets ------------------------------------------------------------
+
+
+class HoneynetExists(VhoneynetError):
+    def __init__(self, hid: str):
+        super().__init__(f"honeynet {hid!r} is already up; run `vhoneynet down {hid}` first")
+
+
+class HoneynetNotFound(VhoneynetError):
+    def __init__(self, hid: str):
+        super().__init__(f"no honeynet {hid!r} on this host")
+
+
+class GuestNotFound(VhoneynetError):
+    def __init__(self, hid: str, guest: str, known: list[str]):
+        super().__init__(
+            f"honeynet {hid!r} has no guest {guest!r}; guests: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
+class GuestNotReady(VhoneynetError):
+    def __init__(self, guest: str, waited: float, detail: str):
+        super().__init__(f"guest {guest!r} not ready after {waited:.0f} s: {detail}")
+
+
+class AgentUnavailable(VhoneynetError):
+    def __init__(self, guest: str, detail: str):
+        super().__init__(f"cannot run commands in {guest!r}: {detail}")
+
+
+class ResourceConflict(VhoneynetError):
+    """A name or subnet the topology needs is already used on this host."""
