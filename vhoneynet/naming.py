@@ -1,0 +1,64 @@
+"""Names of every host and libvirt resource of a honeynet, derived from its id alone.
+
+`down` finds a honeynet's resources by these names (and libvirt metadata), so it needs
+no YAML and no state file. Interface names stay within the kernel's 15 characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+ID_PATTERN = r"^[a-z][a-z0-9]{0,7}$"
+GUEST_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+GATEWAY = "gateway"
+METADATA_NS = "http://vhoneynet.org/xmlns/honeynet/1"
+METADATA_PREFIX = "vhn"
+
+BRIDGE_ROLES = ("ext", "int", "adm")
+
+
+def domain(hid: str, guest: str) -> str:
+    return f"vhn-{hid}-{guest}"
+
+
+def domain_prefix(hid: str) -> str:
+    return f"vhn-{hid}-"
+
+
+def bridge(hid: str, role: str) -> str:
+    assert role in BRIDGE_ROLES, role
+    return f"vhn{hid}-{role}"
+
+
+def link_prefix(hid: str) -> str:
+    return f"vhn{hid}-"
+
+
+def tap(hid: str, index: int) -> str:
+    return f"vhn{hid}-n{index:02d}"
+
+
+def veth(hid: str, index: int) -> str:
+    return f"vhn{hid}-o{index:02d}"
+
+
+def netns(hid: str, host: str) -> str:
+    return f"vhn-{hid}-{host}"
+
+
+def netns_prefix(hid: str) -> str:
+    return f"vhn-{hid}-"
+
+
+def pool(hid: str) -> str:
+    return f"vhn-{hid}"
+
+
+def nft_table(hid: str) -> str:
+    return f"vhn_{hid}"
+
+
+def mac(hid: str, guest: str, nic: int = 0) -> str:
+    """A stable locally-plausible MAC (qemu's 52:54:00 OUI, as on any KVM cloud guest)."""
+    digest = hashlib.sha256(f"{hid}/{guest}/{nic}".encode()).digest()
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])

@@ -1,0 +1,152 @@
+"""Topology format v1: the typed model of one honeynet.
+
+Every class is frozen and forbids unknown fields, so a typo is an error that names the
+field instead of a silently ignored setting. Defaults follow the Honeynet Project's
+GenII/GenIII gateway (per-honeypot outbound limits of TCP 20, UDP 20, ICMP 50, other 10
+new connections an hour).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vhoneynet import naming
+
+DEFAULT_STORAGE = Path("/var/lib/vhoneynet")
+
+Name = Annotated[str, Field(pattern=naming.GUEST_PATTERN, description="lower-case name: letters, digits, '-'")]
+MiB = Annotated[int, Field(ge=128, le=1 << 20, description="memory in MiB")]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Accel(StrEnum):
+    auto = "auto"
+    kvm = "kvm"
+    tcg = "tcg"
+
+
+class Host(Spec):
+    """Where the honeynet runs."""
+
+    uri: str = Field("qemu:///system", description="libvirt connection URI")
+    accel: Accel = Field(Accel.auto, description="kvm where hardware virtualization works, else tcg; auto decides")
+    storage: Path = Field(DEFAULT_STORAGE, description="images, guest overlays and captures live under this folder")
+
+
+class Internet(Spec):
+    """The internet side of the gateway."""
+
+    mode: Literal["isolated", "bridge"] = Field(
+        "isolated", description="isolated: a private host bridge (tests, demos, training); bridge: an existing host bridge"
+    )
+    bridge: str | None = Field(None, description="existing host bridge, for mode: bridge", max_length=15)
+
+
+class Honeynet(Spec):
+    """The honeypots' network; the gateway bridges it to the internet side at layer 2."""
+
+    cidr: IPv4Network = Field(IPv4Network("203.0.113.0/24"), description="the honeypots' subnet")
+    router: IPv4Address | None = Field(None, description="the honeypots' default route (a router on the internet side)")
+    domain: str = Field("honeynet.example", description="DNS domain of the honeypots", pattern=r"^[a-z0-9.-]+$")
+    resolver: IPv4Address | None = Field(None, description="DNS resolver the honeypots use (default: the DNS honeypot, if any)")
+
+
+class Admin(Spec):
+    """The host-only management network between the host and the gateway."""
+
+    cidr: IPv4Network = Field(IPv4Network("10.254.0.0/29"), description="host = first address, gateway = second")
+
+
+class Networks(Spec):
+    internet: Internet = Internet()
+    honeynet: Honeynet = Honeynet()
+    admin: Admin = Admin()
+
+
+class Limits(Spec):
+    """New outbound connections a honeypot may start per window, per protocol."""
+
+    tcp: int = Field(20, ge=0)
+    udp: int = Field(20, ge=0)
+    icmp: int = Field(50, ge=0)
+    other: int = Field(10, ge=0)
+    window: Literal["second", "minute", "hour", "day"] = "hour"
+
+
+class DataControl(Spec):
+    limits: Limits = Limits()
+
+
+class Capture(Spec):
+    pcap: bool = Field(True, description="full packet capture of the gateway bridge")
+    directory: Path | None = Field(None, description="default: <host.storage>/captures")
+    retention_days: int = Field(30, ge=1)
+
+
+class Gateway(Spec):
+    """The honeywall: a layer-2 bridge VM running data control and data capture."""
+
+    image: str = "honeywall"
+    memory: MiB = 384
+    vcpus: int = Field(1, ge=1, le=64)
+    data_control: DataControl = DataControl()
+    capture: Capture = Capture()
+
+
+class GuestSettings(Spec):
+    """Settings a honeypot inherits: defaults, then kinds[image], then the honeypot itself."""
+
+    memory: MiB | None = None
+    vcpus: int | None = Field(None, ge=1, le=64)
+    agent: bool | None = Field(
+        None, description="qemu guest agent channel (used by `exec`); visible to an attacker, so it can be turned off"
+    )
+
+
+class Honeypot(Spec):
+    name: Name
+    image: str = Field(description="recipe name from images/, or file:/path/to/disk.qcow2")
+    address: IPv4Address
+    memory: MiB = 512
+    vcpus: int = Field(1, ge=1, le=64)
+    agent: bool = True
+
+
+class Outside(Spec):
+    """A lightweight host on the internet side (a network namespace): attacker, sink, or remote server."""
+
+    name: Name
+    address: IPv4Address
+
+
+class Topology(Spec):
+    """One honeynet."""
+
+    version: Literal[1] = 1
+    id: str = Field(pattern=naming.ID_PATTERN, description="honeynet id: tags every resource and record")
+    host: Host = Host()
+    networks: Networks = Networks()
+    gateway: Gateway = Gateway()
+    defaults: GuestSettings = GuestSettings()
+    kinds: dict[str, GuestSettings] = Field(default_factory=dict, description="settings per image")
+    honeypots: list[Honeypot] = Field(default_factory=list)
+    outside: list[Outside] = Field(default_factory=list)
+
+    @property
+    def capture_dir(self) -> Path:
+        return self.gateway.capture.directory or self.host.storage / "captures"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.host.storage / "honeynets" / self.id
+
+    def honeypot(self, name: str) -> Honeypot:
+        return next(h for h in self.honeypots if h.name == name)

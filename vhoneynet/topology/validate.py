@@ -1,0 +1,90 @@
+"""Checks across fields that a type alone cannot express (names, addresses, subnets)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from ipaddress import IPv4Address
+
+from vhoneynet import naming
+from vhoneynet.topology.model import Topology
+
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def check(topo: Topology, known_images: set[str] | None = None) -> list[Problem]:
+    """Every problem of a parsed topology, as (field path, message); empty when it is usable."""
+    return [
+        *_names(topo),
+        *_addresses(topo),
+        *_networks(topo),
+        *_images(topo, known_images),
+    ]
+
+
+def _names(topo: Topology) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: Counter[str] = Counter()
+    for section, nodes in (("honeypots", topo.honeypots), ("outside", topo.outside)):
+        for i, node in enumerate(nodes):
+            seen[node.name] += 1
+            if node.name == naming.GATEWAY:
+                problems.append(((section, i, "name"), f"{naming.GATEWAY!r} is the gateway's name"))
+            elif seen[node.name] > 1:
+                problems.append(((section, i, "name"), f"name {node.name!r} is used twice"))
+    if len(topo.outside) > 99:
+        problems.append((("outside",), "at most 99 outside hosts"))
+    return problems
+
+
+def _addresses(topo: Topology) -> list[Problem]:
+    net = topo.networks.honeynet.cidr
+    problems: list[Problem] = []
+    taken: dict[IPv4Address, str] = {}
+    router = topo.networks.honeynet.router
+    if router is not None:
+        if router not in net:
+            problems.append((("networks", "honeynet", "router"), f"{router} is outside {net}"))
+        taken[router] = "the router"
+    for section, nodes in (("honeypots", topo.honeypots), ("outside", topo.outside)):
+        for i, node in enumerate(nodes):
+            where = (section, i, "address")
+            if node.address not in net:
+                problems.append((where, f"{node.address} is outside the honeynet subnet {net}"))
+            elif node.address in (net.network_address, net.broadcast_address):
+                problems.append((where, f"{node.address} is the subnet's network or broadcast address"))
+            elif node.address in taken:
+                problems.append((where, f"{node.address} is already used by {taken[node.address]}"))
+            else:
+                taken[node.address] = node.name
+    return problems
+
+
+def _networks(topo: Topology) -> list[Problem]:
+    nets = topo.networks
+    problems: list[Problem] = []
+    if nets.admin.cidr.num_addresses < 4:
+        problems.append((("networks", "admin", "cidr"), "needs room for the host and the gateway (/30 or larger)"))
+    if nets.admin.cidr.overlaps(nets.honeynet.cidr):
+        problems.append((("networks", "admin", "cidr"), f"overlaps the honeynet subnet {nets.honeynet.cidr}"))
+    if nets.internet.mode == "bridge" and not nets.internet.bridge:
+        problems.append((("networks", "internet", "bridge"), "mode: bridge needs the name of an existing host bridge"))
+    if nets.internet.mode == "isolated" and nets.internet.bridge:
+        problems.append((("networks", "internet", "bridge"), "only used with mode: bridge"))
+    if nets.internet.mode == "bridge" and topo.outside:
+        problems.append((("outside",), "outside hosts need an isolated internet side"))
+    return problems
+
+
+def _images(topo: Topology, known: set[str] | None) -> list[Problem]:
+    if known is None:
+        return []
+    problems: list[Problem] = []
+    if topo.gateway.image not in known:
+        problems.append((("gateway", "image"), f"no image recipe {topo.gateway.image!r}"))
+    for i, pot in enumerate(topo.honeypots):
+        if not pot.image.startswith("file:") and pot.image not in known:
+            problems.append((("honeypots", i, "image"), f"no image recipe {pot.image!r}; known: {', '.join(sorted(known))}"))
+    for kind in topo.kinds:
+        if kind not in known:
+            problems.append((("kinds", kind), f"no image recipe {kind!r}"))
+    return problems
