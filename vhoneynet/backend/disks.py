@@ -1,0 +1,32 @@
+"""Small disk files built on the host without mounting anything: config and seed disks."""
+
+from __future__ import annotations
+
+import struct
+import tempfile
+from pathlib import Path
+
+from vhoneynet.backend.process import run
+
+
+def make_vfat(path: Path, label: str, files: dict[str, str], size_kib: int = 2048) -> None:
+    """A FAT disk holding `files` (name -> text): a NoCloud seed (label CIDATA) or a config disk."""
+    path.unlink(missing_ok=True)
+    run(["mkfs.vfat", "-n", label, "-C", str(path), str(size_kib)])
+    with tempfile.TemporaryDirectory(prefix="vhn-disk-") as tmp:
+        sources = []
+        for name, text in files.items():
+            src = Path(tmp) / name
+            src.write_text(text)
+            sources.append(str(src))
+        run(["mcopy", "-o", "-i", str(path), *sources, "::"])
+    path.chmod(0o644)
+
+
+def qcow2_virtual_size(path: Path) -> int:
+    """The virtual size in bytes, from the qcow2 header (offset 24, big-endian u64)."""
+    with open(path, "rb") as f:
+        header = f.read(32)
+    if header[:4] != b"QFI\xfb":
+        raise ValueError(f"{path} is not a qcow2 image")
+    return struct.unpack(">Q", header[24:32])[0]

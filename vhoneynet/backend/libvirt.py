@@ -1,0 +1,234 @@
+"""The hypervisor backend: the only module that imports libvirt.
+
+Domains and storage pools of a honeynet are found by name prefix and by the
+`<vhn:honeynet id=…>` metadata element, never by a state file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+import libvirt
+import libvirt_qemu
+
+from vhoneynet import naming
+from vhoneynet.errors import AgentUnavailable, HypervisorUnavailable, VhoneynetError
+
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions only
+
+_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "unknown",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "running",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutting-down",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shut-off",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "suspended",
+}
+
+
+@dataclass(frozen=True)
+class GuestInfo:
+    """A honeynet guest as libvirt knows it."""
+
+    domain: str
+    hid: str
+    guest: str
+    role: str
+    image: str
+    address: str | None
+    state: str
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class Hypervisor:
+    """A libvirt connection, opened on first use."""
+
+    def __init__(self, uri: str = "qemu:///system"):
+        self.uri = uri
+        self._conn: libvirt.virConnect | None = None
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        if self._conn is None:
+            try:
+                self._conn = libvirt.open(self.uri)
+            except libvirt.libvirtError as e:
+                raise HypervisorUnavailable(self.uri, e.get_error_message()) from None
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # --- domains -----------------------------------------------------------
+
+    def start_domain(self, xml: str) -> None:
+        """Define a persistent domain and start it."""
+        dom = self.conn.defineXML(xml)
+        try:
+            dom.create()
+        except libvirt.libvirtError as e:
+            raise VhoneynetError(f"starting {dom.name()} failed: {e.get_error_message()}") from None
+
+    def guests(self, hid: str | None = None) -> list[GuestInfo]:
+        """Every vhoneynet guest (of one honeynet when `hid` is given)."""
+        found = []
+        for dom in self.conn.listAllDomains():
+            info = _guest_info(dom)
+            if info is not None and (hid is None or info.hid == hid):
+                found.append(info)
+        return sorted(found, key=lambda g: (g.hid, g.role != "gateway", g.guest))
+
+    def orphan_domains(self, hid: str) -> list[str]:
+        """Domains named like this honeynet's but without readable metadata (e.g. a half-defined one)."""
+        prefix = naming.domain_prefix(hid)
+        return [d.name() for d in self.conn.listAllDomains() if d.name().startswith(prefix) and _guest_info(d) is None]
+
+    def remove_domain(self, name: str) -> None:
+        """Stop (hard) and undefine a domain; gone already is fine."""
+        try:
+            dom = self.conn.lookupByName(name)
+        except libvirt.libvirtError:
+            return
+        try:
+            if dom.isActive():
+                dom.destroy()
+        except libvirt.libvirtError:
+            if dom.isActive():
+                raise
+        flags = (
+            libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+            | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+        )
+        try:
+            dom.undefineFlags(flags)
+        except libvirt.libvirtError as e:
+            if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+
+    def domain_state(self, name: str) -> str:
+        try:
+            state, _ = self.conn.lookupByName(name).state()
+        except libvirt.libvirtError:
+            return "absent"
+        return _STATES.get(state, "unknown")
+
+    def domain_xml(self, name: str) -> str:
+        return self.conn.lookupByName(name).XMLDesc()
+
+    # --- storage -----------------------------------------------------------
+
+    def ensure_pool(self, xml: str, name: str) -> None:
+        """Define, build and start a directory pool (idempotent)."""
+        try:
+            pool = self.conn.storagePoolLookupByName(name)
+        except libvirt.libvirtError:
+            pool = self.conn.storagePoolDefineXML(xml)
+            pool.build(0)
+        if not pool.isActive():
+            pool.create(0)
+
+    def create_volume(self, pool_name: str, xml: str) -> str:
+        """Create a volume (e.g. a qcow2 overlay) in a pool; returns its path."""
+        pool = self.conn.storagePoolLookupByName(pool_name)
+        return pool.createXML(xml, 0).path()
+
+    def refresh_pool(self, name: str) -> None:
+        self.conn.storagePoolLookupByName(name).refresh(0)
+
+    def remove_pool(self, name: str) -> None:
+        """Delete every volume, then the pool and its folder; absent is fine."""
+        try:
+            pool = self.conn.storagePoolLookupByName(name)
+        except libvirt.libvirtError:
+            return
+        if not pool.isActive():
+            pool.create(0)
+        pool.refresh(0)
+        for vol in pool.listAllVolumes():
+            vol.delete(0)
+        pool.destroy()
+        try:
+            pool.delete(0)
+        except libvirt.libvirtError:
+            pass  # a folder with files libvirt did not make: the caller removes it
+        pool.undefine()
+
+    def pools(self, prefix: str) -> list[str]:
+        return [p.name() for p in self.conn.listAllStoragePools() if p.name().startswith(prefix)]
+
+    # --- guest agent -------------------------------------------------------
+
+    def agent(self, domain: str, command: str, arguments: dict | None = None, timeout: int = 10) -> object:
+        """One qemu-guest-agent command; returns its `return` value."""
+        try:
+            dom = self.conn.lookupByName(domain)
+            reply = libvirt_qemu.qemuAgentCommand(
+                dom, json.dumps({"execute": command, "arguments": arguments or {}}), timeout, 0
+            )
+        except libvirt.libvirtError as e:
+            raise AgentUnavailable(domain, e.get_error_message()) from None
+        return json.loads(reply)["return"]
+
+    def agent_ready(self, domain: str) -> bool:
+        try:
+            self.agent(domain, "guest-ping", timeout=2)
+        except AgentUnavailable:
+            return False
+        return True
+
+    def execute(self, domain: str, argv: list[str], stdin: bytes | None = None, timeout: float = 120) -> ExecResult:
+        """Run argv in the guest through the agent and wait for it; output captured."""
+        args: dict = {"path": argv[0], "arg": argv[1:], "capture-output": True}
+        if stdin is not None:
+            args["input-data"] = base64.b64encode(stdin).decode()
+        pid = self.agent(domain, "guest-exec", args)["pid"]  # type: ignore[index]
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            status = self.agent(domain, "guest-exec-status", {"pid": pid})
+            if status["exited"]:  # type: ignore[index]
+                break
+            if time.monotonic() > deadline:
+                raise AgentUnavailable(domain, f"{argv[0]} still running after {timeout:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        return ExecResult(
+            exit_code=status.get("exitcode", 128 + status.get("signal", 0)),  # type: ignore[union-attr]
+            stdout=base64.b64decode(status.get("out-data", "")),  # type: ignore[union-attr]
+            stderr=base64.b64decode(status.get("err-data", "")),  # type: ignore[union-attr]
+        )
+
+
+def _guest_info(dom: libvirt.virDomain) -> GuestInfo | None:
+    try:
+        meta = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, naming.METADATA_NS)
+    except libvirt.libvirtError:
+        return None
+    el = ET.fromstring(meta)
+    state, _ = dom.state()
+    return GuestInfo(
+        domain=dom.name(),
+        hid=el.get("id", ""),
+        guest=el.get("guest", ""),
+        role=el.get("role", ""),
+        image=el.get("image", ""),
+        address=el.get("address"),
+        state=_STATES.get(state, "unknown"),
+    )
+

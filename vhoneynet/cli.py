@@ -1,0 +1,267 @@
+"""The `vhoneynet` command: thin typer commands over the lifecycle; no libvirt here."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vhoneynet.errors import VhoneynetError
+from vhoneynet.topology.model import DEFAULT_STORAGE
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Virtual honeynets on libvirt, from one YAML file.")
+host_app = typer.Typer(no_args_is_help=True, help="This host: what is missing, which acceleration.")
+image_app = typer.Typer(no_args_is_help=True, help="Guest images built from the recipes in images/.")
+app.add_typer(host_app, name="host")
+app.add_typer(image_app, name="image")
+
+out = Console()
+err = Console(stderr=True)
+
+TopologyArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="topology YAML file")]
+IdArg = Annotated[str, typer.Argument(help="honeynet id")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+UriOpt = Annotated[str, typer.Option("--uri", help="libvirt URI")]
+StorageOpt = Annotated[Path, typer.Option("--storage", help="vhoneynet's storage folder")]
+_state = {"debug": False}
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _fail(e: Exception) -> typer.Exit:
+    if _state["debug"]:
+        err.print_exception()
+    err.print(f"[red]error:[/] {e}", highlight=False)
+    return typer.Exit(1)
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}", highlight=False)
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _load(path: Path):
+    from vhoneynet.images import ImageStore
+    from vhoneynet.topology import load
+
+    known = {r.name for r in ImageStore().recipes()}
+    return load(path, known_images=known)
+
+
+def _backends(uri: str = "qemu:///system"):
+    from vhoneynet.lifecycle import Backends
+
+    return Backends.for_host(uri)
+
+
+@app.command()
+def validate(topology: TopologyArg) -> None:
+    """Check a topology file; every problem is listed with its field and line."""
+    try:
+        topo = _load(topology)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    out.print(f"[green]ok[/] {topology}: honeynet {topo.id!r}, {len(topo.honeypots)} honeypots, "
+              f"{len(topo.outside)} outside hosts")
+
+
+@app.command()
+def plan(topology: TopologyArg, as_json: JsonOpt = False) -> None:
+    """Show what `up` would create, in order; touches nothing."""
+    from vhoneynet.plan import plan as make_plan
+
+    try:
+        p = make_plan(_load(topology))
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    if as_json:
+        return _print_json(p.to_dict())
+    table = Table("#", "step", "name", "details", title=f"plan for honeynet {p.hid!r}")
+    for i, step in enumerate(p.steps(), 1):
+        details = ", ".join(f"{k}={v}" for k, v in step.items() if k not in ("step", "name") and v)
+        table.add_row(str(i), step["step"], step["name"], details)
+    out.print(table)
+
+
+@app.command()
+def up(
+    topology: TopologyArg,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for every guest to be ready")] = 900,
+    keep: Annotated[bool, typer.Option("--keep-on-failure", help="leave a failed honeynet for inspection")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create and boot a honeynet; returns when every guest is ready."""
+    from vhoneynet import lifecycle
+
+    started = time.monotonic()
+    try:
+        topo = _load(topology)
+        b = _backends(topo.host.uri)
+        try:
+            result = lifecycle.up(topo, b, progress=_progress, timeout=timeout)
+        except (VhoneynetError, KeyboardInterrupt):
+            if not keep:
+                _progress(f"up failed: removing what was created (captures kept)")
+                try:
+                    lifecycle.down(topo.id, b, topo.host.storage)
+                except VhoneynetError:
+                    pass
+            raise
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    result["up_seconds"] = round(time.monotonic() - started, 1)
+    if as_json:
+        return _print_json(result)
+    _show_status(result)
+    out.print(f"[green]honeynet {topo.id!r} is up[/] in {result['up_seconds']} s")
+
+
+@app.command()
+def down(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False) -> None:
+    """Remove a honeynet by id (no YAML needed); its captures are kept."""
+    from vhoneynet import lifecycle
+
+    started = time.monotonic()
+    try:
+        result = lifecycle.down(hid, _backends(uri), storage, progress=_progress)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    result["down_seconds"] = round(time.monotonic() - started, 2)
+    if as_json:
+        return _print_json(result)
+    out.print(f"[green]honeynet {hid!r} removed[/] in {result['down_seconds']} s; captures kept in {result['capture_dir']}")
+
+
+@app.command()
+def status(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False) -> None:
+    """State of a honeynet's guests, networks and capture folder."""
+    from vhoneynet import lifecycle
+
+    try:
+        result = lifecycle.status(hid, _backends(uri), storage)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    if as_json:
+        return _print_json(result)
+    _show_status(result)
+
+
+@app.command("list")
+def list_(uri: UriOpt = "qemu:///system", as_json: JsonOpt = False) -> None:
+    """Every honeynet on this host."""
+    from vhoneynet import lifecycle
+
+    try:
+        ids = lifecycle.honeynets(_backends(uri))
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    if as_json:
+        return _print_json(ids)
+    for hid in ids:
+        out.print(hid)
+
+
+def _show_status(s: dict) -> None:
+    table = Table("guest", "role", "image", "address", "state", title=f"honeynet {s['id']!r}: {s['state']}")
+    for g in s["guests"]:
+        colour = "green" if g["state"] == "running" else "yellow"
+        table.add_row(g["name"], g["role"], g["image"], g["address"] or "-", f"[{colour}]{g['state']}[/]")
+    for o in s.get("outside", []):
+        table.add_row(o["name"], "outside", "netns", o["address"], "present" if o["present"] else "absent")
+    out.print(table)
+    for name, net in s.get("networks", {}).items():
+        out.print(f"  {name:9} {net['bridge']:15} {net['cidr']}")
+    out.print(f"  captures  {s['capture_dir']}")
+
+
+@app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_(
+    hid: IdArg,
+    guest: Annotated[str, typer.Argument(help="honeypot, gateway or outside host")],
+    command: Annotated[list[str], typer.Argument(help="command and its arguments (after --)")],
+    uri: UriOpt = "qemu:///system",
+    timeout: Annotated[float, typer.Option(help="seconds")] = 120,
+) -> None:
+    """Run a command in a guest (qemu guest agent) or outside host; its exit code is passed through."""
+    from vhoneynet import lifecycle
+
+    stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
+    try:
+        result = lifecycle.execute(hid, guest, command, _backends(uri), stdin=stdin or None, timeout=timeout)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    sys.stdout.buffer.write(result.stdout)
+    sys.stderr.buffer.write(result.stderr)
+    raise typer.Exit(result.exit_code)
+
+
+@host_app.command("check")
+def host_check(uri: UriOpt = "qemu:///system", as_json: JsonOpt = False) -> None:
+    """What this host is missing, and which acceleration guests will get."""
+    from dataclasses import asdict
+
+    from vhoneynet.hostcheck import findings
+
+    found = findings(uri)
+    if as_json:
+        _print_json([asdict(f) for f in found])
+    else:
+        for f in found:
+            mark = "[green]ok[/]  " if f.ok else "[red]MISSING[/]"
+            out.print(f"{mark} {f.item:20} {f.detail}", highlight=False)
+    if not all(f.ok for f in found):
+        raise typer.Exit(1)
+
+
+@image_app.command("build")
+def image_build(
+    recipe: Annotated[str, typer.Argument(help="recipe name (a folder of images/)")],
+    force: Annotated[bool, typer.Option("--force", help="rebuild even when cached")] = False,
+) -> None:
+    """Build an image from its recipe (cached by the recipe's content hash)."""
+    from vhoneynet.images import ImageStore
+
+    started = time.monotonic()
+    try:
+        image = ImageStore().build(recipe, force=force, progress=_progress)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    out.print(f"[green]{recipe}[/] {image.digest[:12]} ready in {time.monotonic() - started:.0f} s: {image.disk}")
+
+
+@image_app.command("list")
+def image_list(as_json: JsonOpt = False) -> None:
+    """Recipes and their built images."""
+    from vhoneynet.images import ImageStore
+
+    rows = ImageStore().list()
+    if as_json:
+        return _print_json(rows)
+    table = Table("recipe", "digest", "built", "size", "path")
+    for r in rows:
+        table.add_row(*(str(r.get(k, "")) for k in ("name", "digest", "built", "size", "path")))
+    out.print(table)
+
+
+@app.command()
+def schema(output: Annotated[Optional[Path], typer.Option("-o", help="write to this file")] = None) -> None:
+    """The topology JSON schema (for editors)."""
+    from vhoneynet.topology.schema import schema_json
+
+    text = schema_json()
+    if output:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)

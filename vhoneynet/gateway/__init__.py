@@ -1,0 +1,1 @@
+"""The gateway (honeywall): data control and capture configuration rendered for its config disk."""

@@ -1,0 +1,90 @@
+"""What this host has and lacks, and which acceleration guests get.
+
+`/dev/kvm` alone proves nothing: on some machines it exists while the CPU offers no
+vmx/svm and every guest hangs under it. `auto` picks KVM only when both are there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from vhoneynet.errors import HostNotReady
+
+TOOLS = {
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+    "virtiofsd": "qemu-system-common",
+    "debootstrap": "debootstrap",
+    "mkfs.ext4": "e2fsprogs",
+    "mkfs.vfat": "dosfstools",
+    "mcopy": "mtools",
+    "nft": "nftables",
+    "ip": "iproute2",
+}
+_TOOL_PATHS = {"virtiofsd": "/usr/lib/qemu/virtiofsd"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    item: str
+    ok: bool
+    detail: str
+
+
+def cpu_has_virtualization(cpuinfo: str) -> bool:
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = line.split(":", 1)[1].split()
+            return "vmx" in flags or "svm" in flags
+    return False
+
+
+def kvm_usable(dev: Path = Path("/dev/kvm"), cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[bool, str]:
+    """(usable, why) for hardware acceleration on this host."""
+    if not dev.exists():
+        return False, "/dev/kvm is missing"
+    if not os.access(dev, os.R_OK | os.W_OK):
+        return False, "/dev/kvm is not accessible"
+    if not cpu_has_virtualization(cpuinfo.read_text()):
+        return False, "/dev/kvm exists but the CPU shows no vmx/svm flag (nested virtualization off)"
+    return True, "/dev/kvm and vmx/svm present"
+
+
+def accel_for(wanted: str) -> str:
+    """'kvm' or 'tcg' for a topology's `host.accel`. Raises HostNotReady for kvm without KVM."""
+    usable, why = kvm_usable()
+    if wanted == "kvm" and not usable:
+        raise HostNotReady(f"host.accel is kvm but {why}; use accel: auto or tcg")
+    if wanted == "tcg":
+        return "tcg"
+    return "kvm" if usable else "tcg"
+
+
+def findings(uri: str = "qemu:///system") -> list[Finding]:
+    """Everything `vhoneynet host check` reports."""
+    out = []
+    for tool, package in TOOLS.items():
+        path = _TOOL_PATHS.get(tool) or shutil.which(tool)
+        ok = bool(path) and Path(path).exists()
+        out.append(Finding(tool, ok, path if ok else f"missing (Debian package {package})"))
+    usable, why = kvm_usable()
+    out.append(Finding("acceleration", True, f"{'kvm' if usable else 'tcg'} ({why})"))
+    out.append(_libvirt(uri))
+    out.append(Finding("root", os.geteuid() == 0, "running as root" if os.geteuid() == 0 else "vhoneynet needs root"))
+    return out
+
+
+def _libvirt(uri: str) -> Finding:
+    from vhoneynet.backend.libvirt import Hypervisor
+
+    hv = Hypervisor(uri)
+    try:
+        version = hv.conn.getLibVersion()
+    except HostNotReady as e:
+        return Finding("libvirt", False, str(e))
+    finally:
+        hv.close()
+    return Finding("libvirt", True, f"{uri}, libvirt {version // 1_000_000}.{version // 1000 % 1000}")

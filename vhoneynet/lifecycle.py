@@ -1,0 +1,277 @@
+"""up / down / status / exec of one honeynet, over narrow backends.
+
+`up` runs the plan; `down` finds everything by the honeynet id (libvirt metadata and
+names) so it works without the YAML and after an interrupted `up`. Captures are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from vhoneynet import naming
+from vhoneynet.backend.disks import make_vfat, qcow2_virtual_size
+from vhoneynet.backend.hostfw import HostFirewall
+from vhoneynet.backend.libvirt import ExecResult, Hypervisor
+from vhoneynet.backend.netlink import HostNet
+from vhoneynet.backend.process import run_in_netns
+from vhoneynet.errors import GuestNotFound, GuestNotReady, HoneynetExists, HoneynetNotFound, ResourceConflict
+from vhoneynet.gateway import config as gateway_config
+from vhoneynet.hostcheck import accel_for
+from vhoneynet.images import BuiltImage, ImageStore
+from vhoneynet.plan import Guest, Plan, admin_addresses, plan
+from vhoneynet.readiness import ConsoleWatch
+from vhoneynet.render import render
+from vhoneynet.seed import SEED_LABEL, documents
+from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
+
+Progress = Callable[[str], None]
+KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0"
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+TOPOLOGY_FILE = "topology.json"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class Backends:
+    """Everything with side effects that the lifecycle uses."""
+
+    hv: Hypervisor
+    net: HostNet
+    fw: HostFirewall
+    images: ImageStore
+
+    @classmethod
+    def for_host(cls, uri: str = "qemu:///system", image_root: Path | None = None) -> Backends:
+        store = ImageStore(image_root) if image_root else ImageStore()
+        return cls(Hypervisor(uri), HostNet(), HostFirewall(), store)
+
+
+# --- up --------------------------------------------------------------------
+
+
+def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600) -> dict:
+    """Create and boot the honeynet; return its status once every guest is ready.
+
+    Raises HoneynetExists, ResourceConflict, ImageBuildFailed, GuestNotReady, ….
+    Whatever was created before a failure carries the honeynet id, so `down` removes it.
+    """
+    p = plan(topo)
+    _check_free(topo, p, b)
+    images = {name: b.images.ensure(name, progress=progress) for name in p.images}
+    accel = accel_for(topo.host.accel)
+    progress(f"acceleration: {accel}")
+
+    run_dir = topo.run_dir
+    consoles = topo.capture_dir / topo.id / "consoles"
+    for folder in (run_dir, consoles):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o755)
+    (run_dir / TOPOLOGY_FILE).write_text(topo.model_dump_json(indent=2))
+
+    for bridge in p.bridges:
+        if bridge.owned:
+            progress(f"bridge {bridge.name} ({bridge.role})")
+            b.net.ensure_bridge(bridge.name, bridge.address)
+    host_admin, gateway_admin = admin_addresses(topo)
+    b.fw.apply(topo.id, render(
+        "host/firewall.nft.j2", hid=topo.id, bridges={br.role: br.name for br in p.bridges},
+        admin_host=host_admin.ip, gateway_admin=gateway_admin.ip,
+    ))
+    for host in p.outside:
+        progress(f"outside host {host.name} ({host.address})")
+        b.net.add_outside_host(host.netns, p.bridge("ext").name, host.veth, host.address, mac=host.mac)
+
+    disks = run_dir / "disks"
+    b.hv.ensure_pool(render("libvirt/pool.xml.j2", name=p.pool, path=disks), p.pool)
+    xmls = {g.name: _domain_xml(topo, p, g, images[g.image], accel, disks, consoles, b) for g in p.guests}
+    watches = {g.name: ConsoleWatch.from_now(consoles / f"{g.name}.log", g.role) for g in p.guests}
+    progress(f"starting {len(p.guests)} guests")
+    with ThreadPoolExecutor(max_workers=len(p.guests)) as pool:
+        list(pool.map(b.hv.start_domain, xmls.values()))
+    _wait_ready(p, watches, b, progress, timeout)
+    return status(topo.id, b, topo.host.storage)
+
+
+def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
+    if b.hv.guests(topo.id) or b.hv.orphan_domains(topo.id):
+        raise HoneynetExists(topo.id)
+    for bridge in p.bridges:
+        exists = b.net.link_exists(bridge.name)
+        if bridge.owned and exists:
+            raise ResourceConflict(f"bridge {bridge.name} already exists; run `vhoneynet down {topo.id}`")
+        if not bridge.owned and not exists:
+            raise ResourceConflict(f"networks.internet.bridge: host bridge {bridge.name} does not exist")
+    used = [a for a in b.net.addresses_in_use() if a.network.overlaps(topo.networks.admin.cidr)]
+    if used:
+        raise ResourceConflict(f"networks.admin.cidr {topo.networks.admin.cidr} overlaps {used[0]} on this host")
+
+
+def _domain_xml(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, accel: str,
+                disks: Path, consoles: Path, b: Backends) -> str:
+    overlay = b.hv.create_volume(p.pool, render(
+        "libvirt/overlay.xml.j2", name=f"{guest.name}.qcow2",
+        capacity=qcow2_virtual_size(image.disk), backing=image.disk,
+    ))
+    devices = [{"path": overlay, "format": "qcow2", "dev": "vda", "readonly": False}]
+    filesystems = []
+    if guest.role == "gateway":
+        config = disks / "gateway-config.img"
+        make_vfat(config, gateway_config.CONFIG_LABEL, gateway_config.config_files(topo, p))
+        devices.append({"path": config, "format": "raw", "dev": "vdb", "readonly": True})
+        capture = topo.capture_dir / topo.id
+        filesystems.append({"binary": VIRTIOFSD, "source": capture, "tag": gateway_config.CAPTURE_TAG})
+    else:
+        seed = disks / f"{guest.name}-seed.img"
+        make_vfat(seed, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
+        devices.append({"path": seed, "format": "raw", "dev": "vdb", "readonly": True})
+    b.hv.refresh_pool(p.pool)
+    return render(
+        "libvirt/domain.xml.j2",
+        name=guest.domain, hid=topo.id, guest=guest.name, role=guest.role, image=guest.image,
+        address=guest.address, ns=naming.METADATA_NS, memory=guest.memory, vcpus=guest.vcpus,
+        accel=accel, shared_memory=bool(filesystems), kernel=image.kernel, initrd=image.initrd,
+        cmdline=KERNEL_CMDLINE, disks=devices, nics=guest.nics, filesystems=filesystems,
+        console_log=consoles / f"{guest.name}.log", agent=guest.agent,
+    )
+
+
+def _wait_ready(p: Plan, watches: dict[str, ConsoleWatch], b: Backends, progress: Progress, timeout: float) -> None:
+    started = time.monotonic()
+    pending = dict(watches)
+    while pending:
+        for name, watch in list(pending.items()):
+            verdict = watch.poll()
+            waited = time.monotonic() - started
+            if verdict == "ready":
+                progress(f"guest {name}: ready after {waited:.0f} s")
+                del pending[name]
+            elif verdict is not None:
+                raise GuestNotReady(name, waited, verdict)
+            elif b.hv.domain_state(naming.domain(p.hid, name)) != "running":
+                raise GuestNotReady(name, waited, f"domain stopped; console: {watch.last_line()}")
+            elif waited > timeout:
+                raise GuestNotReady(name, waited, f"timed out; console: {watch.last_line()}")
+        time.sleep(0.25)
+
+
+# --- down ------------------------------------------------------------------
+
+
+def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet) -> dict:
+    """Remove every resource of honeynet `hid`; keep its captures. Raises HoneynetNotFound."""
+    removed: dict[str, list[str]] = {"domains": [], "pools": [], "links": [], "netns": [], "nft": [], "dirs": []}
+    domains = [g.domain for g in b.hv.guests(hid)] + b.hv.orphan_domains(hid)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(b.hv.remove_domain, domains))
+    removed["domains"] = domains
+    for name in b.hv.pools(naming.pool(hid)):
+        if name == naming.pool(hid):
+            b.hv.remove_pool(name)
+            removed["pools"].append(name)
+    for ns in b.net.netns(naming.netns_prefix(hid)):
+        b.net.delete_netns(ns)
+        removed["netns"].append(ns)
+    for link in b.net.links(naming.link_prefix(hid)):
+        b.net.delete_link(link)
+        removed["links"].append(link)
+    if naming.nft_table(hid) in b.fw.tables():
+        b.fw.remove(hid)
+        removed["nft"].append(naming.nft_table(hid))
+    run_dir = storage / "honeynets" / hid
+    capture = _capture_dir(run_dir, storage, hid)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+        removed["dirs"].append(str(run_dir))
+    if not any(removed.values()):
+        raise HoneynetNotFound(hid)
+    for kind, names in removed.items():
+        if names:
+            progress(f"removed {kind}: {', '.join(names)}")
+    return {"id": hid, "removed": removed, "capture_dir": str(capture)}
+
+
+def _capture_dir(run_dir: Path, storage: Path, hid: str) -> Path:
+    saved = _saved_topology(run_dir)
+    base = Path(saved["gateway"]["capture"]["directory"] or storage / "captures") if saved else storage / "captures"
+    return base / hid
+
+
+def _saved_topology(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / TOPOLOGY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --- status ----------------------------------------------------------------
+
+
+def status(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> dict:
+    """What runs of honeynet `hid`: guests with state and address, networks, capture folder."""
+    guests = b.hv.guests(hid)
+    run_dir = storage / "honeynets" / hid
+    saved = _saved_topology(run_dir)
+    if not guests and saved is None:
+        raise HoneynetNotFound(hid)
+    out: dict = {
+        "id": hid,
+        "state": _overall(guests),
+        "guests": [{"name": g.guest, "role": g.role, "image": g.image, "state": g.state,
+                    "address": g.address, "domain": g.domain} for g in guests],
+        "capture_dir": str(_capture_dir(run_dir, storage, hid)),
+    }
+    if saved is not None:
+        topo = Topology.model_validate(saved)
+        p = plan(topo)
+        nets = topo.networks
+        cidrs = {"ext": nets.honeynet.cidr, "int": nets.honeynet.cidr, "adm": nets.admin.cidr}
+        out["networks"] = {
+            name: {"bridge": p.bridge(role).name, "cidr": str(cidrs[role]),
+                   "present": b.net.link_exists(p.bridge(role).name)}
+            for name, role in (("internet", "ext"), ("honeynet", "int"), ("admin", "adm"))
+        }
+        out["networks"]["admin"]["host_address"] = str(admin_addresses(topo)[0])
+        out["networks"]["admin"]["gateway_address"] = str(admin_addresses(topo)[1])
+        out["outside"] = [{"name": o.name, "address": str(o.address.ip), "netns": o.netns,
+                           "present": o.netns in b.net.netns(o.netns)} for o in p.outside]
+    return out
+
+
+def _overall(guests: list) -> str:
+    states = {g.state for g in guests}
+    if not guests:
+        return "partial"
+    return "running" if states == {"running"} else "degraded"
+
+
+def honeynets(b: Backends) -> list[str]:
+    """Ids of every honeynet with a guest on this host."""
+    return sorted({g.hid for g in b.hv.guests()})
+
+
+# --- exec ------------------------------------------------------------------
+
+
+def execute(hid: str, guest: str, argv: list[str], b: Backends, stdin: bytes | None = None,
+            timeout: float = 120) -> ExecResult:
+    """Run a command in a guest (through its agent) or on an outside host (in its namespace)."""
+    guests = {g.guest: g for g in b.hv.guests(hid)}
+    if guest in guests:
+        return b.hv.execute(guests[guest].domain, argv, stdin=stdin, timeout=timeout)
+    ns = naming.netns(hid, guest)
+    if ns in b.net.netns(ns):
+        proc = run_in_netns(ns, argv, stdin=stdin, timeout=timeout)
+        return ExecResult(proc.returncode, proc.stdout, proc.stderr)
+    if not guests:
+        raise HoneynetNotFound(hid)
+    outside = [n.removeprefix(naming.netns_prefix(hid)) for n in b.net.netns(naming.netns_prefix(hid))]
+    raise GuestNotFound(hid, guest, [*guests, *outside])

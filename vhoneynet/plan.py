@@ -1,0 +1,141 @@
+"""Topology -> the ordered list of resources `up` creates. Pure: no host is touched here.
+
+`vhoneynet plan` prints exactly this list, and `up` executes it step by step, so what a
+user reviews is what runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+
+from vhoneynet import naming
+from vhoneynet.topology.model import Topology
+
+
+@dataclass(frozen=True)
+class Nic:
+    role: str  # ext | int | adm
+    bridge: str
+    mac: str
+    tap: str
+
+
+@dataclass(frozen=True)
+class Guest:
+    """One libvirt domain: the gateway or a honeypot."""
+
+    name: str  # as in the topology
+    domain: str  # libvirt name
+    role: str  # gateway | honeypot
+    image: str
+    memory: int
+    vcpus: int
+    agent: bool
+    nics: tuple[Nic, ...]
+    address: IPv4Address | None = None
+
+
+@dataclass(frozen=True)
+class Bridge:
+    role: str
+    name: str
+    address: IPv4Interface | None = None  # only the admin bridge has a host address
+    owned: bool = True  # False for a user's existing bridge: used, never created or removed
+
+
+@dataclass(frozen=True)
+class OutsideHost:
+    name: str
+    netns: str
+    veth: str
+    address: IPv4Interface
+    mac: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    hid: str
+    images: tuple[str, ...]
+    bridges: tuple[Bridge, ...]
+    outside: tuple[OutsideHost, ...]
+    guests: tuple[Guest, ...]
+    pool: str
+    firewall_table: str
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def gateway(self) -> Guest:
+        return next(g for g in self.guests if g.role == "gateway")
+
+    @property
+    def honeypots(self) -> tuple[Guest, ...]:
+        return tuple(g for g in self.guests if g.role == "honeypot")
+
+    def bridge(self, role: str) -> Bridge:
+        return next(b for b in self.bridges if b.role == role)
+
+    def steps(self) -> list[dict]:
+        """The plan as ordered, human-readable steps (what `plan` shows and `up` runs)."""
+        out: list[dict] = [{"step": "image", "name": name} for name in self.images]
+        out += [{"step": "bridge", "name": b.name, "role": b.role, "address": _str(b.address)} for b in self.bridges]
+        out.append({"step": "host-firewall", "name": f"inet {self.firewall_table}"})
+        out += [{"step": "outside-host", "name": o.name, "netns": o.netns, "address": str(o.address)} for o in self.outside]
+        out.append({"step": "storage-pool", "name": self.pool})
+        for g in self.guests:
+            out.append({"step": "guest", "name": g.domain, "role": g.role, "image": g.image,
+                        "memory_mib": g.memory, "address": _str(g.address),
+                        "nics": [f"{n.role}:{n.bridge}" for n in g.nics]})
+        out.append({"step": "wait", "name": "every guest ready"})
+        return out
+
+    def to_dict(self) -> dict:
+        return {"id": self.hid, "steps": self.steps(), "guests": [asdict(g) for g in self.guests]}
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def plan(topo: Topology) -> Plan:
+    """The resources of one honeynet, named from its id alone."""
+    hid = topo.id
+    nets = topo.networks
+    host_admin, _ = admin_addresses(topo)
+    ext = (
+        Bridge("ext", nets.internet.bridge, owned=False)
+        if nets.internet.mode == "bridge" and nets.internet.bridge
+        else Bridge("ext", naming.bridge(hid, "ext"))
+    )
+    bridges = (ext, Bridge("int", naming.bridge(hid, "int")), Bridge("adm", naming.bridge(hid, "adm"), host_admin))
+    by_role = {b.role: b.name for b in bridges}
+    taps = iter(range(100))
+
+    def nic(guest: str, role: str, index: int = 0) -> Nic:
+        return Nic(role, by_role[role], naming.mac(hid, guest, index), naming.tap(hid, next(taps)))
+
+    gw = topo.gateway
+    gateway = Guest(
+        name=naming.GATEWAY, domain=naming.domain(hid, naming.GATEWAY), role="gateway", image=gw.image,
+        memory=gw.memory, vcpus=gw.vcpus, agent=True,
+        nics=tuple(nic(naming.GATEWAY, role, i) for i, role in enumerate(("ext", "int", "adm"))),
+    )
+    honeypots = tuple(
+        Guest(name=h.name, domain=naming.domain(hid, h.name), role="honeypot", image=h.image,
+              memory=h.memory, vcpus=h.vcpus, agent=h.agent, nics=(nic(h.name, "int"),), address=h.address)
+        for h in topo.honeypots
+    )
+    outside = tuple(
+        OutsideHost(o.name, naming.netns(hid, o.name), naming.veth(hid, i),
+                    IPv4Interface(f"{o.address}/{nets.honeynet.cidr.prefixlen}"), naming.mac(hid, o.name))
+        for i, o in enumerate(topo.outside)
+    )
+    images = tuple(dict.fromkeys([gw.image, *(h.image for h in topo.honeypots)]))
+    return Plan(hid, images, bridges, outside, (gateway, *honeypots), naming.pool(hid), naming.nft_table(hid))
+
+
+def admin_addresses(topo: Topology) -> tuple[IPv4Interface, IPv4Interface]:
+    """(host, gateway) addresses on the admin network."""
+    cidr = topo.networks.admin.cidr
+    host, gateway = list(cidr.hosts())[:2]
+    return IPv4Interface(f"{host}/{cidr.prefixlen}"), IPv4Interface(f"{gateway}/{cidr.prefixlen}")

@@ -1,0 +1,51 @@
+"""When is a guest ready? Watched on its serial console log, which the host keeps.
+
+The gateway prints `vhn-gateway: ready` (or `failed`) when its start script ends; a
+honeypot is ready when cloud-init prints its closing line, so nothing of ours shows
+inside a honeypot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vhoneynet.gateway.config import FAILED_MARK, READY_MARK
+
+_CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at")
+
+
+@dataclass
+class ConsoleWatch:
+    """Reads what a console log gained since the guest was started."""
+
+    path: Path
+    role: str
+    offset: int = 0
+    tail: str = ""
+
+    @classmethod
+    def from_now(cls, path: Path, role: str) -> ConsoleWatch:
+        return cls(path, role, path.stat().st_size if path.exists() else 0)
+
+    def poll(self) -> str | None:
+        """'ready', 'failed: …', or None while still booting."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        self.offset += len(data)
+        self.tail = (self.tail + data.decode(errors="replace"))[-4096:]
+        if self.role == "gateway":
+            if FAILED_MARK in self.tail:
+                line = self.tail[self.tail.index(FAILED_MARK):].splitlines()[0]
+                return f"failed: {line}"
+            return "ready" if READY_MARK in self.tail else None
+        return "ready" if _CLOUD_INIT_DONE.search(self.tail) else None
+
+    def last_line(self) -> str:
+        lines = [ln.strip() for ln in self.tail.splitlines() if ln.strip()]
+        return lines[-1][-160:] if lines else "(no console output)"

@@ -1,0 +1,69 @@
+"""Per-honeypot settings as a cloud-init NoCloud seed (meta-data, user-data, network-config).
+
+The same path personalises the built recipes and any cloud image a user brings.
+Recipe-specific content (the DNS honeypot's zone, for instance) is rendered here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from vhoneynet import naming
+from vhoneynet.render import render
+from vhoneynet.topology.model import Honeypot, Topology
+
+SEED_LABEL = "cidata"
+# cloud-init's own closing line on the console: readiness without any artifact of ours.
+READY_MARK = "Cloud-init v. "
+READY_MARK_END = " finished at "
+
+
+@dataclass(frozen=True)
+class GuestFile:
+    path: str
+    content: str
+    mode: str = "0644"
+
+
+def documents(topo: Topology, pot: Honeypot) -> dict[str, str]:
+    """The three NoCloud files for one honeypot, by file name."""
+    files, commands = _recipe_extras(topo, pot)
+    user_data = render(
+        "cloudinit/user-data.j2",
+        hostname=pot.name,
+        domain=topo.networks.honeynet.domain,
+        files=files,
+        commands=commands,
+    )
+    network = render(
+        "cloudinit/network-config.j2",
+        mac=naming.mac(topo.id, pot.name),
+        address=pot.address,
+        prefixlen=topo.networks.honeynet.cidr.prefixlen,
+        router=topo.networks.honeynet.router,
+        domain=topo.networks.honeynet.domain,
+        resolvers=[str(r) for r in _resolvers(topo)],
+    )
+    digest = hashlib.sha256((user_data + network).encode()).hexdigest()[:12]
+    meta = render("cloudinit/meta-data.j2", instance_id=f"i-{digest}", hostname=pot.name)
+    return {"meta-data": meta, "user-data": user_data, "network-config": network}
+
+
+def _resolvers(topo: Topology) -> list:
+    if topo.networks.honeynet.resolver is not None:
+        return [topo.networks.honeynet.resolver]
+    return [h.address for h in topo.honeypots if h.image == "linux-dns"][:1]
+
+
+def _recipe_extras(topo: Topology, pot: Honeypot) -> tuple[list[GuestFile], list[str]]:
+    domain = topo.networks.honeynet.domain
+    if pot.image == "linux-dns":
+        records = [(h.name, h.address) for h in topo.honeypots]
+        zone = render("cloudinit/linux-dns/zone.j2", hostname=pot.name, domain=domain, records=records, serial=1)
+        files = [
+            GuestFile("/etc/bind/named.conf.local", render("cloudinit/linux-dns/named.conf.local.j2", domain=domain)),
+            GuestFile(f"/etc/bind/db.{domain}", zone),
+        ]
+        return files, ["systemctl restart named"]
+    return [], []
