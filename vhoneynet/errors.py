@@ -99,3 +99,10 @@ class AgentUnavailable(VhoneynetError):
 
 class ResourceConflict(VhoneynetError):
     """A name or subnet the topology needs is already used on this host."""
+
+
+class LinkError(VhoneynetError):
+    """A host network operation (bridge, veth, network namespace) failed."""
+
+    def __init__(self, action: str, name: str, detail: object):
+        super().__init__(f"cannot {action} {name}: {detail}")

@@ -1,0 +1,1 @@
+"""Narrow backends: the only modules that touch the host, libvirt or the kernel."""

@@ -1,0 +1,83 @@
+"""Host firewall backend: one nftables table per honeynet (`inet vhn_<id>`), through `nft`.
+
+This is the host's own containment layer (the host never routes for a honeynet and
+answers on its admin bridge only to the gateway); the honeywall's rules live in the
+gateway VM. Tables are found by name, so `down` needs no state to remove them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from vhoneynet import naming
+from vhoneynet.errors import CommandFailed, HostNotReady
+
+NFT = "nft"
+_TIMEOUT = 30  # seconds; nft answers in milliseconds unless the kernel is stuck
+
+
+class HostFirewall:
+    """Loads, lists and removes the host nftables table of each honeynet."""
+
+    def apply(self, hid: str, ruleset: str) -> None:
+        """Load `ruleset` (the full definition of table `inet vhn_<hid>`) atomically.
+
+        The text is checked with `nft -c` first, then loaded in one transaction:
+        either all of it replaces the old table, or nothing changes.
+        Raises ValueError if the ruleset is not for this honeynet's table,
+        CommandFailed with nft's message if nft rejects it.
+        """
+        table = f"table inet {naming.nft_table(_checked(hid))}"
+        if not re.search(rf"^\s*{re.escape(table)}\s*\{{", ruleset, re.MULTILINE):
+            raise ValueError(f"ruleset does not define {table}")
+        self.check(ruleset)
+        _nft("-f", "-", stdin=ruleset)
+
+    def remove(self, hid: str) -> None:
+        """Delete table `inet vhn_<hid>`; a table that is not there is fine.
+
+        Raises CommandFailed on any other nft error.
+        """
+        try:
+            _nft("delete", "table", "inet", naming.nft_table(_checked(hid)))
+        except CommandFailed as e:
+            if "No such file or directory" not in str(e):
+                raise
+
+    def tables(self, prefix: str = "vhn_") -> list[str]:
+        """Names of the host's `inet` tables that start with `prefix`, sorted."""
+        out = _nft("-j", "list", "tables", "inet")
+        items = json.loads(out or "{}").get("nftables", [])
+        names = (i["table"]["name"] for i in items if "table" in i)
+        return sorted(n for n in names if n.startswith(prefix))
+
+    def check(self, ruleset: str) -> None:
+        """Validate `ruleset` with `nft -c -f -` without loading it.
+
+        Raises CommandFailed carrying nft's message (line, column, problem).
+        """
+        _nft("-c", "-f", "-", stdin=ruleset)
+
+
+def _checked(hid: str) -> str:
+    # The id becomes part of an nft command line: accept only what the topology allows.
+    if not re.fullmatch(naming.ID_PATTERN, hid):
+        raise ValueError(f"{hid!r} is not a honeynet id ({naming.ID_PATTERN})")
+    return hid
+
+
+def _nft(*args: str, stdin: str | None = None) -> str:
+    argv = [NFT, *args]
+    try:
+        proc = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, timeout=_TIMEOUT, check=False
+        )
+    except FileNotFoundError:
+        raise HostNotReady("nft is not installed (Debian package: nftables)") from None
+    except subprocess.TimeoutExpired as e:
+        raise CommandFailed(argv, -1, f"no answer after {_TIMEOUT} s") from e
+    if proc.returncode != 0:
+        raise CommandFailed(argv, proc.returncode, proc.stderr)
+    return proc.stdout
