@@ -22,6 +22,7 @@ from vhoneynet.backend.netlink import HostNet
 from vhoneynet.backend.process import run_in_netns
 from vhoneynet.errors import GuestNotFound, GuestNotReady, HoneynetExists, HoneynetNotFound, ResourceConflict
 from vhoneynet.gateway import config as gateway_config
+from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
 from vhoneynet.images import BuiltImage, ImageStore
 from vhoneynet.plan import Guest, Plan, admin_addresses, plan
@@ -31,8 +32,6 @@ from vhoneynet.seed import SEED_LABEL, documents
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 
 Progress = Callable[[str], None]
-KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0"
-VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 TOPOLOGY_FILE = "topology.json"
 
 
@@ -92,7 +91,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
 
     disks = run_dir / "disks"
     b.hv.ensure_pool(render("libvirt/pool.xml.j2", name=p.pool, path=disks), p.pool)
-    xmls = {g.name: _domain_xml(topo, p, g, images[g.image], accel, disks, consoles, b) for g in p.guests}
+    xmls = {g.name: _prepare_guest(topo, p, g, images[g.image], accel, disks, consoles, b) for g in p.guests}
     watches = {g.name: ConsoleWatch.from_now(consoles / f"{g.name}.log", g.role) for g in p.guests}
     progress(f"starting {len(p.guests)} guests")
     with ThreadPoolExecutor(max_workers=len(p.guests)) as pool:
@@ -115,33 +114,21 @@ def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
         raise ResourceConflict(f"networks.admin.cidr {topo.networks.admin.cidr} overlaps {used[0]} on this host")
 
 
-def _domain_xml(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, accel: str,
-                disks: Path, consoles: Path, b: Backends) -> str:
+def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, accel: str,
+                   disks: Path, consoles: Path, b: Backends) -> str:
+    """Create the guest's overlay and config disk; return its domain XML."""
     overlay = b.hv.create_volume(p.pool, render(
         "libvirt/overlay.xml.j2", name=f"{guest.name}.qcow2",
         capacity=qcow2_virtual_size(image.disk), backing=image.disk,
     ))
-    devices = [{"path": overlay, "format": "qcow2", "dev": "vda", "readonly": False}]
-    filesystems = []
     if guest.role == "gateway":
         config = disks / "gateway-config.img"
         make_vfat(config, gateway_config.CONFIG_LABEL, gateway_config.config_files(topo, p))
-        devices.append({"path": config, "format": "raw", "dev": "vdb", "readonly": True})
-        capture = topo.capture_dir / topo.id
-        filesystems.append({"binary": VIRTIOFSD, "source": capture, "tag": gateway_config.CAPTURE_TAG})
     else:
-        seed = disks / f"{guest.name}-seed.img"
-        make_vfat(seed, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
-        devices.append({"path": seed, "format": "raw", "dev": "vdb", "readonly": True})
+        config = disks / f"{guest.name}-seed.img"
+        make_vfat(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
     b.hv.refresh_pool(p.pool)
-    return render(
-        "libvirt/domain.xml.j2",
-        name=guest.domain, hid=topo.id, guest=guest.name, role=guest.role, image=guest.image,
-        address=guest.address, ns=naming.METADATA_NS, memory=guest.memory, vcpus=guest.vcpus,
-        accel=accel, shared_memory=bool(filesystems), kernel=image.kernel, initrd=image.initrd,
-        cmdline=KERNEL_CMDLINE, disks=devices, nics=guest.nics, filesystems=filesystems,
-        console_log=consoles / f"{guest.name}.log", agent=guest.agent,
-    )
+    return domain_xml(topo, guest, image, accel, Path(overlay), config, consoles / f"{guest.name}.log")
 
 
 def _wait_ready(p: Plan, watches: dict[str, ConsoleWatch], b: Backends, progress: Progress, timeout: float) -> None:

@@ -1,0 +1,59 @@
+#!/bin/sh
+# Gateway start-up for honeynet demo: rendered by vhoneynet from the topology.
+# Builds the layer-2 bridge (no IP, no TTL decrement), loads data control, starts capture.
+set -eu
+say() { echo "vhn-gateway: $*" > /dev/ttyS0 2>/dev/null || true; }
+trap 'say "failed at line $LINENO"' EXIT
+
+nic_with_mac() {
+	for dev in /sys/class/net/*; do
+		[ "$(cat "$dev/address")" = "$1" ] && { basename "$dev"; return 0; }
+	done
+	say "no NIC with MAC $1"; return 1
+}
+
+# Name the NICs by their MACs: ext (internet side), int (honeynet side), mgmt (admin).
+dev=$(nic_with_mac 52:54:00:d2:35:8e)
+ip link set "$dev" down
+[ "$dev" = ext ] || ip link set "$dev" name ext
+dev=$(nic_with_mac 52:54:00:d5:5c:a2)
+ip link set "$dev" down
+[ "$dev" = int ] || ip link set "$dev" name int
+dev=$(nic_with_mac 52:54:00:2d:bf:3c)
+ip link set "$dev" down
+[ "$dev" = mgmt ] || ip link set "$dev" name mgmt
+
+# The gateway never speaks on the honeynet: no IPv6, no IP on the bridge, no routing.
+sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.ip_forward=0
+ip link add br0 type bridge stp_state 0 forward_delay 0
+ip link set br0 type bridge mcast_snooping 0
+ip link set ext master br0
+ip link set int master br0
+for dev in ext int br0; do ip link set "$dev" up; done
+
+ip addr add 10.254.0.2/29 dev mgmt
+ip link set mgmt up
+
+nft -f /run/vhn/config/ruleset.nft
+say "data control loaded"
+
+# Full packet capture of the bridge, straight onto the host's capture folder.
+mkdir -p /capture
+mount -t virtiofs capture /capture
+(
+	while :; do
+		for day in "$(date -u +%F)" "$(date -u -d tomorrow +%F)"; do mkdir -p "/capture/$day/pcap"; done
+		sleep 600
+	done
+) &
+mkdir -p "/capture/$(date -u +%F)/pcap"
+tcpdump -i br0 -n -U -s 0 -Z root -G 3600 \
+	-w '/capture/%Y-%m-%d/pcap/demo-%Y%m%dT%H%M%S.pcap' > /var/log/vhn-tcpdump.log 2>&1 &
+for _ in $(seq 50); do
+	grep -q "listening on br0" /var/log/vhn-tcpdump.log && break
+	sleep 0.1
+done
+say "capture running"
+
+trap - EXIT
+say "ready"

@@ -1,0 +1,36 @@
+"""The libvirt domain XML of a gateway or honeypot (pure: paths in, XML out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vhoneynet import naming
+from vhoneynet.gateway.config import CAPTURE_TAG
+from vhoneynet.images import BuiltImage
+from vhoneynet.plan import Guest
+from vhoneynet.render import render
+from vhoneynet.topology.model import Topology
+
+KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0"
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+
+
+def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, overlay: Path,
+               config_disk: Path, console_log: Path) -> str:
+    """Domain XML: root overlay as vda, the config/seed disk read-only as vdb; the gateway
+    also gets the host's capture folder over virtiofs (which needs shared memory)."""
+    disks = [
+        {"path": overlay, "format": "qcow2", "dev": "vda", "readonly": False},
+        {"path": config_disk, "format": "raw", "dev": "vdb", "readonly": True},
+    ]
+    filesystems = []
+    if guest.role == "gateway":
+        filesystems.append({"binary": VIRTIOFSD, "source": topo.capture_dir / topo.id, "tag": CAPTURE_TAG})
+    return render(
+        "libvirt/domain.xml.j2",
+        name=guest.domain, hid=topo.id, guest=guest.name, role=guest.role, image=guest.image,
+        address=guest.address, ns=naming.METADATA_NS, memory=guest.memory, vcpus=guest.vcpus,
+        accel=accel, shared_memory=bool(filesystems), kernel=image.kernel, initrd=image.initrd,
+        cmdline=KERNEL_CMDLINE, disks=disks, nics=guest.nics, filesystems=filesystems,
+        console_log=console_log, agent=guest.agent,
+    )
