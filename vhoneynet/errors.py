@@ -39,6 +39,11 @@ class UnknownRecipe(VhoneynetError):
         super().__init__(f"no image recipe named {name!r}; known: {', '.join(sorted(known))}")
 
 
+class RecipeInvalid(VhoneynetError):
+    def __init__(self, name: str, problem: str):
+        super().__init__(f"image recipe {name!r} (images/{name}/recipe.toml): {problem}")
+
+
 class ImageBuildFailed(VhoneynetError):
     def __init__(self, recipe: str, step: str, detail: str):
         super().__init__(f"building image {recipe!r} failed at {step}: {detail.strip()[-2000:]}")

@@ -1,0 +1,350 @@
+"""Guest images: recipes in images/<name>/, built once per content digest into a local store.
+
+A recipe is either a root (debootstrap of a Debian suite) or derived `from` another recipe
+(its parent's root tree plus more packages). The digest covers everything that goes into the
+image, so editing a recipe, one of its files or any ancestor makes a new build; an unchanged
+recipe is never rebuilt. Guests run on qcow2 overlays of the read-only disk built here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vhoneynet.errors import CommandFailed, ImageBuildFailed, RecipeInvalid, UnknownRecipe
+from vhoneynet.imagebuild.rootfs import RootTree
+
+# Bump when the builder changes what it puts into an image: every digest changes with it.
+BUILDER_VERSION = "1"
+RECIPES_DIR = Path(
+    os.environ.get("VHONEYNET_RECIPES") or Path(__file__).resolve().parent.parent / "images"
+)
+DEFAULT_STORE = Path("/var/lib/vhoneynet/images")
+DEBS_CACHE = Path("/var/cache/vhoneynet/debs")
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+KINDS = ("base", "gateway", "honeypot")
+ROOT_LABEL = "vhnroot"
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Service:
+    """A port a honeypot answers on once it is ready."""
+
+    name: str
+    port: int
+    proto: str = "tcp"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What goes into one image: images/<name>/recipe.toml, files/ and setup.sh."""
+
+    name: str
+    path: Path
+    description: str
+    kind: str
+    parent: str | None
+    suite: str | None
+    mirror: str
+    packages: tuple[str, ...]
+    size: str
+    services: tuple[Service, ...] = ()
+
+    @classmethod
+    def load(cls, name: str, recipes_dir: Path = RECIPES_DIR) -> Recipe:
+        """Read images/<name>/recipe.toml.
+
+        Raises UnknownRecipe (naming the known recipes) or RecipeInvalid.
+        """
+        path = recipes_dir / name
+        toml_file = path / "recipe.toml"
+        if "/" in name or name.startswith(".") or not toml_file.is_file():
+            raise UnknownRecipe(name, known_recipes(recipes_dir))
+        try:
+            data = tomllib.loads(toml_file.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise RecipeInvalid(name, str(e)) from None
+        return cls._from_toml(name, path, data)
+
+    @classmethod
+    def _from_toml(cls, name: str, path: Path, data: dict) -> Recipe:
+        def bad(problem: str) -> RecipeInvalid:
+            return RecipeInvalid(name, problem)
+
+        unknown = set(data) - {
+            "description", "kind", "from", "suite", "mirror", "packages", "size", "services"
+        }
+        if unknown:
+            raise bad(f"unknown keys: {', '.join(sorted(unknown))}")
+        if ("from" in data) == ("suite" in data):
+            raise bad("needs exactly one of `suite` (a root image) or `from` (a derived one)")
+        kind = data.get("kind", "")
+        if kind not in KINDS:
+            raise bad(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        size = str(data.get("size", "2G"))
+        if not re.fullmatch(r"[1-9][0-9]*[MG]", size):
+            raise bad(f"size must look like 2G or 800M, not {size!r}")
+        packages = data.get("packages", [])
+        if not all(isinstance(p, str) and re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p) for p in packages):
+            raise bad("packages must be a list of Debian package names")
+        try:
+            services = tuple(Service(**s) for s in data.get("services", []))
+        except TypeError as e:
+            raise bad(f"services: {e}") from None
+        for s in services:
+            if s.proto not in ("tcp", "udp") or not 0 < int(s.port) < 65536:
+                raise bad(f"service {s.name!r}: needs proto tcp|udp and a port 1-65535")
+        return cls(
+            name=name,
+            path=path,
+            description=str(data.get("description", "")),
+            kind=kind,
+            parent=data.get("from"),
+            suite=data.get("suite"),
+            mirror=data.get("mirror", DEFAULT_MIRROR),
+            packages=tuple(packages),
+            size=size,
+            services=services,
+        )
+
+    @property
+    def files_dir(self) -> Path:
+        return self.path / "files"
+
+    @property
+    def setup_script(self) -> Path:
+        return self.path / "setup.sh"
+
+    def ancestry(self, recipes_dir: Path = RECIPES_DIR) -> list[Recipe]:
+        """This recipe's parents, root first, then itself. Raises RecipeInvalid on a cycle."""
+        chain = [self]
+        while chain[0].parent is not None:
+            if chain[0].parent in (r.name for r in chain):
+                raise RecipeInvalid(self.name, f"`from` loops: {chain[0].parent} derives from itself")
+            chain.insert(0, Recipe.load(chain[0].parent, recipes_dir))
+        return chain
+
+    def digest(self, recipes_dir: Path = RECIPES_DIR) -> str:
+        """sha256 over the builder version, the parent's digest, recipe.toml, files/** and setup.sh."""
+        h = hashlib.sha256(f"vhoneynet-image {BUILDER_VERSION}\n".encode())
+        if self.parent is not None:
+            h.update(f"parent {self.ancestry(recipes_dir)[-2].digest(recipes_dir)}\n".encode())
+        for path in [self.path / "recipe.toml", self.setup_script, *_tree(self.files_dir)]:
+            if path.is_symlink():
+                h.update(f"link {path.relative_to(self.path)} {os.readlink(path)}\n".encode())
+            elif path.is_file():
+                executable = os.access(path, os.X_OK)
+                content = path.read_bytes()
+                h.update(f"file {path.relative_to(self.path)} {executable:d} {len(content)}\n".encode())
+                h.update(content)
+        return h.hexdigest()
+
+
+def known_recipes(recipes_dir: Path = RECIPES_DIR) -> list[str]:
+    if not recipes_dir.is_dir():
+        return []
+    return sorted(p.parent.name for p in recipes_dir.glob("*/recipe.toml"))
+
+
+def _tree(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_symlink() or p.is_file())
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """One finished build: a read-only base disk plus the kernel and initrd to boot it directly."""
+
+    recipe: str
+    digest: str
+    kind: str
+    disk: Path
+    kernel: Path
+    initrd: Path
+    root_device: str = "/dev/vda"
+    services: tuple[Service, ...] = ()
+
+    @classmethod
+    def from_dir(cls, path: Path) -> BuiltImage:
+        meta = json.loads((path / "image.json").read_text())
+        return cls(
+            recipe=meta["recipe"],
+            digest=meta["digest"],
+            kind=meta["kind"],
+            disk=path / "disk.qcow2",
+            kernel=path / "vmlinuz",
+            initrd=path / "initrd.img",
+            root_device=meta.get("root_device", "/dev/vda"),
+            services=tuple(Service(**s) for s in meta.get("services", [])),
+        )
+
+
+class ImageStore:
+    """Built images under root, one directory per recipe and digest: <name>-<digest[:12]>/."""
+
+    def __init__(self, root: Path = DEFAULT_STORE, recipes_dir: Path = RECIPES_DIR,
+                 debs_cache: Path = DEBS_CACHE):
+        self.root = root
+        self.recipes_dir = recipes_dir
+        self.debs_cache = debs_cache
+
+    def recipes(self) -> list[Recipe]:
+        return [Recipe.load(n, self.recipes_dir) for n in known_recipes(self.recipes_dir)]
+
+    def _dir(self, recipe: Recipe) -> Path:
+        return self.root / f"{recipe.name}-{recipe.digest(self.recipes_dir)[:12]}"
+
+    def get(self, name: str) -> BuiltImage | None:
+        """The build of the recipe's current digest, or None. Raises UnknownRecipe."""
+        recipe = Recipe.load(name, self.recipes_dir)
+        path = self._dir(recipe)
+        if not (path / "image.json").is_file():
+            return None
+        image = BuiltImage.from_dir(path)
+        return image if image.digest == recipe.digest(self.recipes_dir) else None
+
+    def ensure(self, name: str, progress: Progress = _quiet) -> BuiltImage:
+        """Return the current build of name, building it (and missing parents) first if needed.
+
+        Raises UnknownRecipe, RecipeInvalid or ImageBuildFailed.
+        """
+        image = self.get(name)
+        return image if image is not None else self.build(name, progress=progress)
+
+    def build(self, name: str, force: bool = False, progress: Progress = _quiet) -> BuiltImage:
+        """Build name now (parents only when missing); with force even if a build exists."""
+        recipe = Recipe.load(name, self.recipes_dir)
+        parent_tar = None
+        if recipe.parent is not None:
+            parent = self.ensure(recipe.parent, progress)
+            parent_tar = parent.disk.parent / "rootfs.tar"
+            if not parent_tar.is_file():  # built before anything derived from it
+                parent = self.build(recipe.parent, force=True, progress=progress)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock(name):
+            if not force and (image := self.get(name)) is not None:
+                return image  # another process built it while we waited
+            return self._build(recipe, parent_tar, progress)
+
+    def list(self) -> list[dict]:
+        """One entry per recipe: name, kind, parent, digest, built, size (bytes), path."""
+        rows = []
+        for recipe in self.recipes():
+            image = self.get(recipe.name)
+            rows.append({
+                "name": recipe.name,
+                "kind": recipe.kind,
+                "parent": recipe.parent,
+                "digest": recipe.digest(self.recipes_dir),
+                "built": image is not None,
+                "size": image.disk.stat().st_size if image else None,
+                "path": str(image.disk.parent) if image else None,
+            })
+        return rows
+
+    @contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        with open(self.root / f".{name}.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    def _build(self, recipe: Recipe, parent_tar: Path | None, progress: Progress) -> BuiltImage:
+        started = time.monotonic()
+        digest = recipe.digest(self.recipes_dir)
+        final = self._dir(recipe)
+        for stale in self.root.glob(f".build-{recipe.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted build
+        work = self.root / f".build-{final.name}-{os.getpid()}"
+        work.mkdir()
+        tree = RootTree(work / "root")
+        step = _Steps(recipe.name, progress)
+        try:
+            if parent_tar is None:
+                with step(f"debootstrap {recipe.suite} ({recipe.name})"):
+                    tree.debootstrap(recipe.suite, recipe.mirror, recipe.packages, self.debs_cache)
+            else:
+                with step(f"unpack {recipe.parent} root tree"):
+                    tree.unpack(parent_tar)
+            with tree.building():
+                if parent_tar is not None and recipe.packages:
+                    with step(f"apt-get install {len(recipe.packages)} packages"):
+                        tree.install(recipe.packages, self.debs_cache)
+                if recipe.files_dir.is_dir():
+                    with step("copy files/"):
+                        tree.copy_files(recipe.files_dir)
+                if recipe.setup_script.is_file():
+                    with step("setup.sh"):
+                        tree.run_setup(recipe.setup_script)
+                with step("clean"):
+                    tree.finalize()
+                    versions = tree.package_versions(recipe.packages)
+            with step("copy kernel and initrd"):
+                kernel, initrd = tree.kernel()
+                shutil.copyfile(kernel, work / "vmlinuz")
+                shutil.copyfile(initrd, work / "initrd.img")
+            if self._is_parent(recipe.name):
+                with step("save root tree for derived images"):
+                    tree.pack(work / "rootfs.tar")
+            with step(f"mkfs.ext4 {recipe.size}"):
+                tree.make_disk(work / "disk.qcow2", recipe.size, ROOT_LABEL)
+            shutil.rmtree(tree.path)
+            meta = {
+                "recipe": recipe.name,
+                "digest": digest,
+                "kind": recipe.kind,
+                "description": recipe.description,
+                "parent": recipe.parent,
+                "root_device": "/dev/vda",
+                "services": [asdict(s) for s in recipe.services],
+                "packages": versions,
+                "build_seconds": round(time.monotonic() - started, 1),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "builder_version": BUILDER_VERSION,
+            }
+            (work / "image.json").write_text(json.dumps(meta, indent=2) + "\n")
+            for name in ("disk.qcow2", "vmlinuz", "initrd.img", "image.json"):
+                (work / name).chmod(0o444)  # guests use overlays; the base is never written
+            work.chmod(0o755)
+            if final.exists():  # a forced rebuild replaces the old one
+                shutil.rmtree(final)
+            work.rename(final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        progress(f"{recipe.name}: done in {time.monotonic() - started:.0f} s")
+        return BuiltImage.from_dir(final)
+
+    def _is_parent(self, name: str) -> bool:
+        return any(r.parent == name for r in self.recipes())
+
+
+class _Steps:
+    """Announces each build step and turns a failed command into ImageBuildFailed for that step."""
+
+    def __init__(self, recipe: str, progress: Progress):
+        self.recipe = recipe
+        self.progress = progress
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.progress(f"{name}…")
+        try:
+            yield
+        except (CommandFailed, OSError) as e:
+            raise ImageBuildFailed(self.recipe, name, str(e)) from e
