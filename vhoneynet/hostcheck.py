@@ -6,6 +6,7 @@ vmx/svm and every guest hangs under it. `auto` picks KVM only when both are ther
 
 from __future__ import annotations
 
+import grp
 import os
 import shutil
 from dataclasses import dataclass
@@ -72,9 +73,24 @@ def findings(uri: str = "qemu:///system") -> list[Finding]:
         out.append(Finding(tool, ok, path if ok else f"missing (Debian package {package})"))
     usable, why = kvm_usable()
     out.append(Finding("acceleration", True, f"{'kvm' if usable else 'tcg'} ({why})"))
+    out.append(_kvm_device_group())
     out.append(_libvirt(uri))
     out.append(Finding("root", os.geteuid() == 0, "running as root" if os.geteuid() == 0 else "vhoneynet needs root"))
     return out
+
+
+def _kvm_device_group(dev: Path = Path("/dev/kvm")) -> Finding:
+    """libvirt re-probes qemu on every call when /dev/kvm exists but its qemu user cannot open it."""
+    if not dev.exists():
+        return Finding("/dev/kvm access", True, "no /dev/kvm")
+    st = dev.stat()
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    ok = group == "kvm" and st.st_mode & 0o060 == 0o060
+    detail = f"group {group}, mode {st.st_mode & 0o777:o}"
+    return Finding("/dev/kvm access", ok, detail if ok else f"{detail}: run ./setup.sh (chgrp kvm, chmod 660)")
 
 
 def _libvirt(uri: str) -> Finding:

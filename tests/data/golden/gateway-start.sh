@@ -3,15 +3,21 @@
 # Builds the layer-2 bridge (no IP, no TTL decrement), loads data control, starts capture.
 set -eu
 say() { echo "vhn-gateway: $*" > /dev/ttyS0 2>/dev/null || true; }
-trap 'say "failed at line $LINENO"' EXIT
+step=start
+trap 'say "failed during $step"' EXIT
 
+# NICs appear when udev has probed virtio-net: wait for each, by MAC, up to 60 s.
 nic_with_mac() {
-	for dev in /sys/class/net/*; do
-		[ "$(cat "$dev/address")" = "$1" ] && { basename "$dev"; return 0; }
+	for _ in $(seq 600); do
+		for dev in /sys/class/net/*; do
+			[ "$(cat "$dev/address")" = "$1" ] && { basename "$dev"; return 0; }
+		done
+		sleep 0.1
 	done
 	say "no NIC with MAC $1"; return 1
 }
 
+step=nics
 # Name the NICs by their MACs: ext (internet side), int (honeynet side), mgmt (admin).
 dev=$(nic_with_mac 52:54:00:d2:35:8e)
 ip link set "$dev" down
@@ -23,6 +29,7 @@ dev=$(nic_with_mac 52:54:00:2d:bf:3c)
 ip link set "$dev" down
 [ "$dev" = mgmt ] || ip link set "$dev" name mgmt
 
+step=bridge
 # The gateway never speaks on the honeynet: no IPv6, no IP on the bridge, no routing.
 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.ip_forward=0
 ip link add br0 type bridge stp_state 0 forward_delay 0
@@ -34,9 +41,11 @@ for dev in ext int br0; do ip link set "$dev" up; done
 ip addr add 10.254.0.2/29 dev mgmt
 ip link set mgmt up
 
+step=ruleset
 nft -f /run/vhn/config/ruleset.nft
 say "data control loaded"
 
+step=capture
 # Full packet capture of the bridge, straight onto the host's capture folder.
 mkdir -p /capture
 mount -t virtiofs capture /capture

@@ -1,0 +1,3 @@
+from vhoneynet.cli import app
+
+app(prog_name="vhoneynet")
