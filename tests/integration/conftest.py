@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,25 +57,26 @@ class Honeynet:
         raise KeyError(name)
 
 
-def topology_text(hid: str, capture: Path, admin_octet: int, tcp_limit: int = 3, honeypots: str | None = None) -> str:
-    honeypots = honeypots or """
-      - {name: dns, image: linux-dns, address: 203.0.113.53}
-      - {name: web, image: linux-web, address: 203.0.113.80}"""
-    return textwrap.dedent(f"""\
-    id: {hid}
-    networks:
-      honeynet: {{cidr: 203.0.113.0/24, domain: corp.example}}
-      admin: {{cidr: 10.254.{admin_octet}.0/29}}
-    gateway:
-      memory: 384
-      data_control:
-        limits: {{tcp: {tcp_limit}, udp: 20, icmp: 50, other: 10, window: hour}}
-      capture: {{directory: {capture}}}
-    defaults: {{memory: 384}}
-    honeypots:""") + textwrap.indent(textwrap.dedent(honeypots).strip("\n"), "  ") + textwrap.dedent("""
-    outside:
-      - {name: attacker, address: 203.0.113.66}
-    """)
+DEMO_HONEYPOTS = [
+    {"name": "dns", "image": "linux-dns", "address": "203.0.113.53"},
+    {"name": "web", "image": "linux-web", "address": "203.0.113.80"},
+]
+
+
+def topology_text(hid: str, capture: Path, admin_octet: int, tcp_limit: int = 3,
+                  honeypots: list[dict] | None = None) -> str:
+    """A test topology (JSON is YAML) shaped like the demo, with its own id and admin subnet."""
+    return json.dumps({
+        "id": hid,
+        "networks": {"honeynet": {"cidr": "203.0.113.0/24", "domain": "corp.example"},
+                     "admin": {"cidr": f"10.254.{admin_octet}.0/29"}},
+        "gateway": {"memory": 384,
+                    "data_control": {"limits": {"tcp": tcp_limit, "udp": 20, "icmp": 50, "other": 10, "window": "hour"}},
+                    "capture": {"directory": str(capture)}},
+        "defaults": {"memory": 384},
+        "honeypots": DEMO_HONEYPOTS if honeypots is None else honeypots,
+        "outside": [{"name": "attacker", "address": "203.0.113.66"}],
+    }, indent=2)
 
 
 def leftovers(hid: str) -> dict[str, list[str]]:
