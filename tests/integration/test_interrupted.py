@@ -1,0 +1,71 @@
+"""An `up` killed halfway leaves nothing that `down` cannot remove; Ctrl-C cleans up by itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import unique_id
+from tests.integration.conftest import VHONEYNET, leftovers, topology_text, vhn
+
+pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
+
+NOTHING = {k: [] for k in ("domains", "pools", "links", "netns", "nft", "run_dir")}
+ONE_HONEYPOT = [{"name": "web", "image": "linux-web", "address": "203.0.113.80"}]
+
+
+def start_up(tmp_path: Path) -> tuple[str, subprocess.Popen]:
+    hid = unique_id()
+    topology = tmp_path / "t.yml"
+    topology.write_text(topology_text(hid, tmp_path / "captures", admin_octet=int(hid[1:3], 16) % 200 + 20,
+                                      honeypots=ONE_HONEYPOT))
+    proc = subprocess.Popen([*VHONEYNET, "up", str(topology)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return hid, proc
+
+
+def wait_for(hid: str, what: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not leftovers(hid)[what]:
+        assert proc.poll() is None, f"up ended early: {proc.stderr.read().decode()}"
+        assert time.monotonic() < deadline, f"no {what} of {hid} after {timeout} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("moment", ["links", "domains"])
+def test_down_after_kill_9_of_up_leaves_nothing(tmp_path: Path, moment: str):
+    hid, proc = start_up(tmp_path)
+    try:
+        wait_for(hid, moment, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert leftovers(hid)[moment], "the kill came too late to test anything"
+        vhn("down", hid)
+        assert leftovers(hid) == NOTHING
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        vhn("down", hid, check=False)
+
+
+def test_ctrl_c_during_up_removes_what_it_made(tmp_path: Path):
+    hid, proc = start_up(tmp_path)
+    try:
+        wait_for(hid, "domains", proc)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) != 0
+        assert leftovers(hid) == NOTHING
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        vhn("down", hid, check=False)
+
+
+def test_down_of_unknown_honeynet_is_a_clear_error():
+    r = vhn("down", unique_id(), check=False)
+    assert r.returncode == 1 and b"no honeynet" in r.stderr and b"Traceback" not in r.stderr
