@@ -63,9 +63,11 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     Raises HoneynetExists, ResourceConflict, ImageBuildFailed, GuestNotReady, ….
     Whatever was created before a failure carries the honeynet id, so `down` removes it.
     """
+    started = time.monotonic()
     p = plan(topo)
     _check_free(topo, p, b)
     images = {name: b.images.ensure(name, progress=progress) for name in p.images}
+    images_done = time.monotonic()
     accel = accel_for(topo.host.accel)
     progress(f"acceleration: {accel}")
 
@@ -96,8 +98,15 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     progress(f"starting {len(p.guests)} guests")
     with ThreadPoolExecutor(max_workers=len(p.guests)) as pool:
         list(pool.map(b.hv.start_domain, xmls.values()))
+    booting = time.monotonic()
     _wait_ready(p, watches, b, progress, timeout)
-    return status(topo.id, b, topo.host.storage)
+    result = status(topo.id, b, topo.host.storage)
+    result["timings"] = {  # seconds: image builds, orchestration (everything but images and boot), guest boot
+        "images": round(images_done - started, 2),
+        "orchestration": round(booting - images_done, 2),
+        "boot": round(time.monotonic() - booting, 2),
+    }
+    return result
 
 
 def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
