@@ -25,7 +25,7 @@ from vhoneynet.errors import CommandFailed, ImageBuildFailed, RecipeInvalid, Unk
 from vhoneynet.imagebuild.rootfs import RootTree
 
 # Bump when the builder changes what it puts into an image: every digest changes with it.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 RECIPES_DIR = Path(
     os.environ.get("VHONEYNET_RECIPES") or Path(__file__).resolve().parent.parent / "images"
 )

@@ -102,6 +102,10 @@ class RootTree:
         # Empty, not missing: systemd makes a fresh id on each guest's first boot.
         (self.path / "etc/machine-id").write_bytes(b"")
         (self.path / "var/lib/dbus/machine-id").unlink(missing_ok=True)
+        # Every guest boots a fresh overlay: without these stamps systemd reruns ldconfig
+        # and update-done (ConditionNeedsUpdate) on each boot, on the critical path under TCG.
+        for stamp in ("etc/.updated", "var/.updated"):
+            (self.path / stamp).write_bytes(b"")
 
     # --- reading it -----------------------------------------------------------
 
