@@ -269,7 +269,7 @@ class ImageStore:
         started = time.monotonic()
         digest = recipe.digest(self.recipes_dir)
         final = self._dir(recipe)
-        for stale in self.root.glob(f".build-{recipe.name}-*"):
+        for stale in self.root.glob(f".build-{recipe.name}-{'[0-9a-f]' * 12}-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted build
         work = self.root / f".build-{final.name}-{os.getpid()}"
         work.mkdir()

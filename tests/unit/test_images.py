@@ -193,3 +193,24 @@ def test_recipes_dir_can_be_moved_by_environment(tmp_path: Path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "VHONEYNET_RECIPES": str(tmp_path)}).stdout
     assert out.strip() == str(tmp_path)
+
+
+def test_a_build_only_clears_its_own_leftovers(tmp_path: Path):
+    # "linux" must not take "linux-dns"'s half-finished build for its own leftover.
+    recipes = tmp_path / "images"
+    write_recipe(recipes, "linux", 'kind = "base"\nsuite = "trixie"\n')
+    store = ImageStore(tmp_path / "store", recipes)
+    mine = store.root / ".build-linux-0123456789ab-77"
+    other = store.root / ".build-linux-dns-0123456789ab-78"
+    for d in (mine, other):
+        d.mkdir(parents=True)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_first_step(line: str) -> None:
+        raise Stop(line)
+
+    with pytest.raises(Stop):  # the first step is announced after the clean-up
+        store.build("linux", progress=stop_at_first_step)
+    assert not mine.exists() and other.exists()
