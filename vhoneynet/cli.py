@@ -113,7 +113,7 @@ def up(
             result = lifecycle.up(topo, b, progress=_progress, timeout=timeout)
         except (VhoneynetError, KeyboardInterrupt):
             if not keep:
-                _progress(f"up failed: removing what was created (captures kept)")
+                _progress("up failed: removing what was created (captures kept)")
                 try:
                     lifecycle.down(topo.id, b, topo.host.storage)
                 except VhoneynetError:

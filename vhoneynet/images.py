@@ -21,7 +21,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vhoneynet.errors import CommandFailed, ImageBuildFailed, RecipeInvalid, UnknownRecipe
+from vhoneynet.errors import (
+    CommandFailed,
+    ImageBuildFailed,
+    RecipeInvalid,
+    UnknownRecipe,
+)
 from vhoneynet.imagebuild.rootfs import RootTree
 
 # Bump when the builder changes what it puts into an image: every digest changes with it.

@@ -14,13 +14,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from vhoneynet import naming
+from vhoneynet import hostrules, naming
 from vhoneynet.backend.disks import make_vfat, qcow2_virtual_size
 from vhoneynet.backend.hostfw import HostFirewall
 from vhoneynet.backend.libvirt import ExecResult, Hypervisor
 from vhoneynet.backend.netlink import HostNet
 from vhoneynet.backend.process import run_in_netns
-from vhoneynet.errors import GuestNotFound, GuestNotReady, HoneynetExists, HoneynetNotFound, ResourceConflict
+from vhoneynet.errors import (
+    AgentUnavailable,
+    GuestNotFound,
+    GuestNotReady,
+    HoneynetExists,
+    HoneynetNotFound,
+    ResourceConflict,
+)
 from vhoneynet.gateway import config as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
@@ -82,11 +89,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         if bridge.owned:
             progress(f"bridge {bridge.name} ({bridge.role})")
             b.net.ensure_bridge(bridge.name, bridge.address)
-    host_admin, gateway_admin = admin_addresses(topo)
-    b.fw.apply(topo.id, render(
-        "host/firewall.nft.j2", hid=topo.id, bridges={br.role: br.name for br in p.bridges},
-        admin_host=host_admin.ip, gateway_admin=gateway_admin.ip,
-    ))
+    b.fw.apply(topo.id, hostrules.for_plan(topo, p))
     for host in p.outside:
         progress(f"outside host {host.name} ({host.address})")
         b.net.add_outside_host(host.netns, p.bridge("ext").name, host.veth, host.address, mac=host.mac)
@@ -165,7 +168,10 @@ def _wait_ready(p: Plan, watches: dict[str, ConsoleWatch], b: Backends, progress
 def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet) -> dict:
     """Remove every resource of honeynet `hid`; keep its captures. Raises HoneynetNotFound."""
     removed: dict[str, list[str]] = {"domains": [], "pools": [], "links": [], "netns": [], "nft": [], "dirs": []}
-    domains = [g.domain for g in b.hv.guests(hid)] + b.hv.orphan_domains(hid)
+    guests = b.hv.guests(hid)
+    for gateway in (g for g in guests if g.role == "gateway" and g.state == "running"):
+        _flush_capture(b, gateway.domain)
+    domains = [g.domain for g in guests] + b.hv.orphan_domains(hid)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(b.hv.remove_domain, domains))
     removed["domains"] = domains
@@ -193,6 +199,14 @@ def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progr
         if names:
             progress(f"removed {kind}: {', '.join(names)}")
     return {"id": hid, "removed": removed, "capture_dir": str(capture)}
+
+
+def _flush_capture(b: Backends, domain: str) -> None:
+    """Let the gateway's capture write its last packets before the domain is destroyed (best effort)."""
+    try:
+        b.hv.execute(domain, gateway_config.STOP_COMMAND, timeout=10)
+    except AgentUnavailable:
+        pass  # a hung or dead gateway: what it wrote is on the host already
 
 
 def _capture_dir(run_dir: Path, storage: Path, hid: str) -> Path:

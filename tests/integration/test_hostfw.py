@@ -15,13 +15,13 @@ from ipaddress import IPv4Interface
 from pathlib import Path
 
 import pytest
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 import vhoneynet
 from vhoneynet import naming
 from vhoneynet.backend.hostfw import HostFirewall
 from vhoneynet.backend.netlink import HostNet
 from vhoneynet.errors import CommandFailed
+from vhoneynet.hostrules import host_ruleset
 
 pytestmark = [
     pytest.mark.root,
@@ -48,13 +48,8 @@ def subnet(hid: str) -> str:
 
 
 def render(hid: str) -> str:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)
-    return env.get_template("host/firewall.nft.j2").render(
-        hid=hid,
-        bridges={role: naming.bridge(hid, role) for role in naming.BRIDGE_ROLES},
-        admin_host=f"{subnet(hid)}.1",
-        gateway_admin=f"{subnet(hid)}.2",
-    )
+    return host_ruleset(hid, {role: naming.bridge(hid, role) for role in naming.BRIDGE_ROLES},
+                        f"{subnet(hid)}.1", f"{subnet(hid)}.2")
 
 
 def sh(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -1,7 +1,9 @@
-"""An `up` killed halfway leaves nothing that `down` cannot remove; Ctrl-C cleans up by itself."""
+"""`down` leaves nothing and keeps the capture, also after a kill -9 of `up`; Ctrl-C cleans up by itself."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unique_id
-from tests.integration.conftest import VHONEYNET, leftovers, topology_text, vhn
+from tests.integration.conftest import (
+    VHONEYNET,
+    in_netns,
+    leftovers,
+    topology_text,
+    vhn,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
@@ -20,11 +28,16 @@ NOTHING = {k: [] for k in ("domains", "pools", "links", "netns", "nft", "run_dir
 ONE_HONEYPOT = [{"name": "web", "image": "linux-web", "address": "203.0.113.80"}]
 
 
-def start_up(tmp_path: Path) -> tuple[str, subprocess.Popen]:
+def write_topology(tmp_path: Path) -> tuple[str, Path]:
     hid = unique_id()
     topology = tmp_path / "t.yml"
     topology.write_text(topology_text(hid, tmp_path / "captures", admin_octet=int(hid[1:3], 16) % 200 + 20,
                                       honeypots=ONE_HONEYPOT))
+    return hid, topology
+
+
+def start_up(tmp_path: Path) -> tuple[str, subprocess.Popen]:
+    hid, topology = write_topology(tmp_path)
     proc = subprocess.Popen([*VHONEYNET, "up", str(topology)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return hid, proc
 
@@ -69,3 +82,23 @@ def test_ctrl_c_during_up_removes_what_it_made(tmp_path: Path):
 def test_down_of_unknown_honeynet_is_a_clear_error():
     r = vhn("down", unique_id(), check=False)
     assert r.returncode == 1 and b"no honeynet" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_down_removes_everything_and_keeps_the_capture(tmp_path: Path):
+    hid, topology = write_topology(tmp_path)
+    try:
+        vhn("up", str(topology))
+        r = in_netns(f"vhn-{hid}-attacker", "curl", "-s", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
+                     "http://203.0.113.80/")
+        assert r.stdout == "200"
+        result = json.loads(vhn("down", hid, "--json").stdout)
+        assert leftovers(hid) == NOTHING
+        capture = tmp_path / "captures" / hid
+        assert result["capture_dir"] == str(capture)
+        day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+        pcaps = list((capture / day / "pcap").glob("*.pcap"))
+        assert pcaps and sum(p.stat().st_size for p in pcaps) > 1000
+        assert (capture / "consoles" / "web.log").stat().st_size > 0
+        assert vhn("status", hid, check=False).returncode == 1
+    finally:
+        vhn("down", hid, check=False)

@@ -14,20 +14,19 @@ from vhoneynet import naming
 from vhoneynet.backend import hostfw
 from vhoneynet.backend.hostfw import HostFirewall
 from vhoneynet.errors import HostNotReady
+from vhoneynet.hostrules import host_ruleset
 
 TEMPLATES = Path(vhoneynet.__file__).parent / "render" / "templates"
 
 
 def render(hid: str, **overrides: object) -> str:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)
-    values: dict[str, object] = {
-        "hid": hid,
+    values: dict = {
         "bridges": {role: naming.bridge(hid, role) for role in naming.BRIDGE_ROLES},
         "admin_host": "10.213.0.1",
         "gateway_admin": "10.213.0.2",
     }
     values.update(overrides)
-    return env.get_template("host/firewall.nft.j2").render(**values)
+    return host_ruleset(hid, **values)
 
 
 def test_template_defines_one_table_for_the_honeynet() -> None:
@@ -37,6 +36,13 @@ def test_template_defines_one_table_for_the_honeynet() -> None:
     for role in naming.BRIDGE_ROLES:
         assert f'iifname "vhndemo-{role}" oifname != "vhndemo-{role}"' in text
     assert "ip saddr 10.213.0.2 ip daddr 10.213.0.1" in text
+    assert '"vhndemo-n*", "vhndemo-o*" } counter drop' in text
+
+
+def test_a_users_own_internet_bridge_is_left_alone() -> None:
+    text = host_ruleset("demo", {"ext": "br-lab", "int": "vhndemo-int", "adm": "vhndemo-adm"},
+                        "10.213.0.1", "10.213.0.2", owned_roles=("int", "adm"))
+    assert "br-lab" not in text
 
 
 def test_template_needs_every_variable() -> None:

@@ -17,6 +17,7 @@ CONFIG_LABEL = "VHNGW"
 CAPTURE_TAG = "capture"
 READY_MARK = "vhn-gateway: ready"
 FAILED_MARK = "vhn-gateway: failed"
+STOP_COMMAND = ["/bin/sh", "/run/vhn/config/stop.sh"]
 
 _WINDOW_UNIT = {"second": "s", "minute": "m", "hour": "h", "day": "d"}
 _PROTOCOL_MATCH = {
@@ -61,4 +62,8 @@ def start_script(topo: Topology, plan: Plan) -> str:
 
 def config_files(topo: Topology, plan: Plan) -> dict[str, str]:
     """Files of the gateway's config disk, by name."""
-    return {"start.sh": start_script(topo, plan), "ruleset.nft": ruleset(topo)}
+    return {
+        "start.sh": start_script(topo, plan),
+        "stop.sh": render("gateway/stop.sh.j2", hid=topo.id),
+        "ruleset.nft": ruleset(topo),
+    }

@@ -56,7 +56,7 @@ mount -t virtiofs capture /capture
 	done
 ) &
 mkdir -p "/capture/$(date -u +%F)/pcap"
-tcpdump -i br0 -n -U -s 0 -Z root -G 3600 \
+tcpdump -i br0 -n -U --immediate-mode -s 0 -Z root -G 3600 \
 	-w '/capture/%Y-%m-%d/pcap/demo-%Y%m%dT%H%M%S.pcap' > /var/log/vhn-tcpdump.log 2>&1 &
 for _ in $(seq 50); do
 	grep -q "listening on br0" /var/log/vhn-tcpdump.log && break
