@@ -29,6 +29,11 @@ dev=$(nic_with_mac 52:54:00:2d:bf:3c)
 ip link set "$dev" down
 [ "$dev" = mgmt ] || ip link set "$dev" name mgmt
 
+# Data control first: no frame crosses before the ruleset is in place (fail closed).
+step=ruleset
+nft -f /run/vhn/config/ruleset.nft
+say "data control loaded"
+
 step=bridge
 # The gateway never speaks on the honeynet: no IPv6, no IP on the bridge, no routing.
 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.ip_forward=0
@@ -41,9 +46,6 @@ for dev in ext int br0; do ip link set "$dev" up; done
 ip addr add 10.254.0.2/29 dev mgmt
 ip link set mgmt up
 
-step=ruleset
-nft -f /run/vhn/config/ruleset.nft
-say "data control loaded"
 
 step=capture
 # Full packet capture of the bridge, straight onto the host's capture folder.
