@@ -39,9 +39,7 @@ step=bridge
 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.ip_forward=0
 ip link add br0 type bridge stp_state 0 forward_delay 0
 ip link set br0 type bridge mcast_snooping 0
-ip link set ext master br0
-ip link set int master br0
-for dev in ext int br0; do ip link set "$dev" up; done
+ip link set br0 up
 
 ip addr add 10.254.0.2/29 dev mgmt
 ip link set mgmt up
@@ -64,7 +62,15 @@ for _ in $(seq 50); do
 	grep -q "listening on br0" /var/log/vhn-tcpdump.log && break
 	sleep 0.1
 done
+grep -q "listening on br0" /var/log/vhn-tcpdump.log  # no capture, no crossing
 say "capture running"
+
+step=ports
+# Only now join the two sides: data control and capture are in place.
+ip link set ext master br0
+ip link set int master br0
+ip link set ext up
+ip link set int up
 
 trap - EXIT
 say "ready"
