@@ -9,8 +9,9 @@ PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
   debootstrap e2fsprogs dosfstools mtools nftables iproute2 libxml2-utils
   tcpdump tshark bind9-dnsutils curl traceroute iputils-ping netcat-openbsd python3-venv
+  graphviz smbclient mariadb-client openssh-client
 )
-IMAGES=(honeywall linux-dns linux-web)
+IMAGES=(honeywall linux-dns linux-web linux-ssh linux-mail linux-db linux-smb)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

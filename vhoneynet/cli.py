@@ -6,13 +6,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from vhoneynet.errors import VhoneynetError
+from vhoneynet.errors import HoneynetExists, SubnetCollision, VhoneynetError
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Virtual honeynets on libvirt, from one YAML file.")
@@ -111,6 +111,8 @@ def up(
         b = _backends(topo.host.uri)
         try:
             result = lifecycle.up(topo, b, progress=_progress, timeout=timeout)
+        except (HoneynetExists, SubnetCollision):
+            raise  # refused before anything was created: what exists belongs to another honeynet
         except (VhoneynetError, KeyboardInterrupt):
             if not keep:
                 _progress("up failed: removing what was created (captures kept)")
@@ -159,18 +161,91 @@ def status(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEF
 
 
 @app.command("list")
-def list_(uri: UriOpt = "qemu:///system", as_json: JsonOpt = False) -> None:
-    """Every honeynet on this host."""
+def list_(uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False) -> None:
+    """Every honeynet on this host: state, guests, subnets."""
     from vhoneynet import lifecycle
 
     try:
-        ids = lifecycle.honeynets(_backends(uri))
+        rows = lifecycle.overview(_backends(uri), storage)
     except VhoneynetError as e:
         raise _fail(e) from None
     if as_json:
-        return _print_json(ids)
-    for hid in ids:
-        out.print(hid)
+        return _print_json(rows)
+    table = Table("id", "state", "guests", "honeynet", "admin", "internet")
+    for r in rows:
+        table.add_row(r["id"], r["state"], f"{r['running']}/{r['guests']} running", r.get("honeynet_cidr", "-"),
+                      r.get("admin_cidr", "-"), r.get("internet", "-"))
+    out.print(table)
+
+
+GuestsArg = Annotated[list[str] | None, typer.Argument(help="honeypots (default: all)")]
+
+
+@app.command()
+def reset(
+    hid: IdArg,
+    guests: GuestsArg = None,
+    to: Annotated[str | None, typer.Option("--to", help="a checkpoint instead of the pristine image")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the guests to be ready")] = 900,
+    uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False,
+) -> None:
+    """Put honeypots back to pristine (or to a checkpoint); gateway and captures stay."""
+    from vhoneynet import labs
+
+    try:
+        result = labs.reset(hid, _backends(uri), guests, to, storage, progress=_progress, timeout=timeout)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    if as_json:
+        return _print_json(result)
+    for name, t in result["guests"].items():
+        out.print(f"{name:16} disk revert {t['disk_revert']:.3f} s, ready after {t['until_ready']:.1f} s")
+    out.print(f"[green]honeynet {hid!r}: {len(result['guests'])} honeypots reset to {result['to']}[/]")
+
+
+@app.command()
+def checkpoint(
+    hid: IdArg,
+    name: Annotated[str | None, typer.Argument(help="checkpoint name (omit with --list)")] = None,
+    guests: GuestsArg = None,
+    list_only: Annotated[bool, typer.Option("--list", help="list the checkpoints instead")] = False,
+    uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False,
+) -> None:
+    """Save honeypots' disks as a named checkpoint (`reset ID --to NAME` restores it)."""
+    from vhoneynet import labs
+
+    try:
+        if list_only or name is None:
+            result: object = labs.checkpoints(hid, storage)
+        else:
+            result = labs.checkpoint(hid, name, _backends(uri), guests, storage, progress=_progress)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    if as_json:
+        return _print_json(result)
+    for c in result if isinstance(result, list) else [result]:
+        out.print(f"{c['name']:20} {c['created']}  {', '.join(c['guests'])}")
+
+
+@app.command()
+def graph(
+    source: Annotated[str, typer.Argument(help="topology file or the id of a honeynet on this host")],
+    fmt: Annotated[str, typer.Option("--format", help="mermaid | svg | png | dot")] = "mermaid",
+    output: Annotated[Path | None, typer.Option("-o", help="write to this file")] = None,
+    storage: StorageOpt = DEFAULT_STORAGE,
+) -> None:
+    """Draw a topology: gateway, bridges, honeypots, outside hosts, admin network."""
+    from vhoneynet import graph as drawing
+
+    try:
+        topo = _load(Path(source)) if Path(source).is_file() else drawing.saved_topology(source, storage)
+        data = drawing.draw(topo, fmt)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    if output:
+        output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
 
 
 def _show_status(s: dict) -> None:
@@ -256,7 +331,7 @@ def image_list(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def schema(output: Annotated[Optional[Path], typer.Option("-o", help="write to this file")] = None) -> None:
+def schema(output: Annotated[Path | None, typer.Option("-o", help="write to this file")] = None) -> None:
     """The topology JSON schema (for editors)."""
     from vhoneynet.topology.schema import schema_json
 
@@ -265,3 +340,7 @@ def schema(output: Annotated[Optional[Path], typer.Option("-o", help="write to t
         output.write_text(text)
     else:
         sys.stdout.write(text)
+
+
+# Capture and collection commands register themselves on `app`.
+import vhoneynet.cli_capture  # noqa: E402,F401

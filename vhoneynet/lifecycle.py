@@ -32,7 +32,9 @@ from vhoneynet.gateway import config as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
 from vhoneynet.images import BuiltImage, ImageStore
+from vhoneynet.neighbours import check_neighbours, host_lock, saved_topologies, summary
 from vhoneynet.plan import Guest, Plan, admin_addresses, plan
+from vhoneynet.probes import Probe, ProbeSource, free_address, probe_source, probes_for
 from vhoneynet.readiness import ConsoleWatch
 from vhoneynet.render import render
 from vhoneynet.seed import SEED_LABEL, documents
@@ -72,18 +74,21 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     """
     started = time.monotonic()
     p = plan(topo)
-    _check_free(topo, p, b)
+    run_dir = topo.run_dir
+    with host_lock(topo.host.storage):  # check and reserve in one step: concurrent `up`s see each other
+        _check_free(topo, p, b)
+        check_neighbours(topo, saved_topologies(topo.host.storage))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / TOPOLOGY_FILE).write_text(topo.model_dump_json(indent=2))
     images = {name: b.images.ensure(name, progress=progress) for name in p.images}
     images_done = time.monotonic()
     accel = accel_for(topo.host.accel)
     progress(f"acceleration: {accel}")
 
-    run_dir = topo.run_dir
     consoles = topo.capture_dir / topo.id / "consoles"
     for folder in (run_dir, consoles):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o755)
-    (run_dir / TOPOLOGY_FILE).write_text(topo.model_dump_json(indent=2))
 
     for bridge in p.bridges:
         if bridge.owned:
@@ -102,7 +107,8 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     with ThreadPoolExecutor(max_workers=len(p.guests)) as pool:
         list(pool.map(b.hv.start_domain, xmls.values()))
     booting = time.monotonic()
-    _wait_ready(p, watches, b, progress, timeout)
+    with probing(topo, p, b) as source:
+        wait_ready(topo.id, watches, b, progress, timeout, guest_probes(topo, p, images), source)
     result = status(topo.id, b, topo.host.storage)
     result["timings"] = {  # seconds: image builds, orchestration (everything but images and boot), guest boot
         "images": round(images_done - started, 2),
@@ -143,23 +149,54 @@ def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, acc
     return domain_xml(topo, guest, image, accel, Path(overlay), config, consoles / f"{guest.name}.log")
 
 
-def _wait_ready(p: Plan, watches: dict[str, ConsoleWatch], b: Backends, progress: Progress, timeout: float) -> None:
+def wait_ready(hid: str, watches: dict[str, ConsoleWatch], b: Backends, progress: Progress, timeout: float,
+               probes: dict[str, list[Probe]] | None = None, source: ProbeSource | None = None) -> dict[str, float]:
+    """Wait until every watched guest is ready: its console says so, then each of its `probes`
+    answers from `source`. Returns the seconds each guest took; raises GuestNotReady."""
     started = time.monotonic()
     pending = dict(watches)
+    waiting = {name: list(ps) for name, ps in (probes or {}).items()} if source is not None else {}
+    booted: set[str] = set()
+    ready: dict[str, float] = {}
     while pending:
         for name, watch in list(pending.items()):
-            verdict = watch.poll()
             waited = time.monotonic() - started
+            verdict = "ready" if name in booted else watch.poll()
             if verdict == "ready":
-                progress(f"guest {name}: ready after {waited:.0f} s")
-                del pending[name]
+                if name not in booted and waiting.get(name):
+                    progress(f"guest {name}: booted after {waited:.0f} s; probing {', '.join(map(str, waiting[name]))}")
+                booted.add(name)
+                for probe in list(waiting.get(name, [])):
+                    if source.answers(probe):  # type: ignore[union-attr]
+                        progress(f"guest {name}: {probe.service} answers after {time.monotonic() - started:.0f} s")
+                        waiting[name].remove(probe)
+                if not waiting.get(name):
+                    ready[name] = round(time.monotonic() - started, 2)
+                    progress(f"guest {name}: ready after {ready[name]:.0f} s")
+                    del pending[name]
+                    continue
             elif verdict is not None:
                 raise GuestNotReady(name, waited, verdict)
-            elif b.hv.domain_state(naming.domain(p.hid, name)) != "running":
+            if b.hv.domain_state(naming.domain(hid, name)) != "running":
                 raise GuestNotReady(name, waited, f"domain stopped; console: {watch.last_line()}")
-            elif waited > timeout:
-                raise GuestNotReady(name, waited, f"timed out; console: {watch.last_line()}")
-        time.sleep(0.25)
+            if waited > timeout:
+                left = ", ".join(map(str, waiting.get(name, []))) if name in booted else ""
+                detail = f"no answer from {left}" if left else f"console: {watch.last_line()}"
+                raise GuestNotReady(name, waited, f"timed out; {detail}")
+        if pending:
+            time.sleep(0.25)
+    return ready
+
+
+def guest_probes(topo: Topology, p: Plan, images: dict[str, BuiltImage]) -> dict[str, list[Probe]]:
+    """The service probes of every honeypot, from its image's `services` metadata."""
+    return {g.name: probes_for(g.name, str(g.address), images[g.image].services)
+            for g in p.honeypots if g.image in images}
+
+
+def probing(topo: Topology, p: Plan, b: Backends):
+    """Where service probes run from for this honeynet (context manager; see probes.probe_source)."""
+    return probe_source(topo.id, [o.name for o in topo.outside], b.net, p.bridge("ext").name, free_address(topo))
 
 
 # --- down ------------------------------------------------------------------
@@ -215,6 +252,14 @@ def _capture_dir(run_dir: Path, storage: Path, hid: str) -> Path:
     return base / hid
 
 
+def running_topology(hid: str, storage: Path = DEFAULT_STORAGE) -> Topology:
+    """The topology honeynet `hid` was brought up with (saved by `up`). Raises HoneynetNotFound."""
+    saved = _saved_topology(storage / "honeynets" / hid)
+    if saved is None:
+        raise HoneynetNotFound(hid)
+    return Topology.model_validate(saved)
+
+
 def _saved_topology(run_dir: Path) -> dict | None:
     try:
         return json.loads((run_dir / TOPOLOGY_FILE).read_text())
@@ -266,6 +311,14 @@ def _overall(guests: list) -> str:
 def honeynets(b: Backends) -> list[str]:
     """Ids of every honeynet with a guest on this host."""
     return sorted({g.hid for g in b.hv.guests()})
+
+
+def overview(b: Backends, storage: Path = DEFAULT_STORAGE) -> list[dict]:
+    """Every honeynet on this host (with guests, or a saved topology): state, guest count, subnets."""
+    guests = b.hv.guests()
+    saved = saved_topologies(storage)
+    ids = sorted({g.hid for g in guests} | set(saved))
+    return [summary(hid, saved.get(hid), [g for g in guests if g.hid == hid]) for hid in ids]
 
 
 # --- exec ------------------------------------------------------------------

@@ -66,4 +66,10 @@ def _recipe_extras(topo: Topology, pot: Honeypot) -> tuple[list[GuestFile], list
             GuestFile(f"/etc/bind/db.{domain}", zone),
         ]
         return files, ["systemctl restart named"]
+    if pot.image == "linux-mail":
+        fqdn = f"{pot.name}.{domain}"
+        return [GuestFile("/etc/mailname", fqdn + "\n")], [
+            f"postconf -e myhostname={fqdn} mydomain={domain}", "systemctl restart postfix"]
+    if pot.image == "linux-db":
+        return [], ["mariadb < /usr/local/share/vhn/crm.sql"]
     return [], []

@@ -32,7 +32,7 @@ def test_status_json_names_guests_networks_and_capture(honeynet: Honeynet):
     assert nets["honeynet"]["cidr"] == "203.0.113.0/24"
     assert nets["admin"]["bridge"] == f"vhn{honeynet.hid}-adm"
     assert s["capture_dir"] == str(honeynet.capture / honeynet.hid)
-    assert honeynet.hid in json.loads(vhn("list", "--json").stdout)
+    assert honeynet.hid in [row["id"] for row in json.loads(vhn("list", "--json").stdout)]
 
 
 def test_outside_host_reaches_the_web_honeypot(honeynet: Honeynet):

@@ -30,3 +30,17 @@ def qcow2_virtual_size(path: Path) -> int:
     if header[:4] != b"QFI\xfb":
         raise ValueError(f"{path} is not a qcow2 image")
     return struct.unpack(">Q", header[24:32])[0]
+
+
+def qcow2_backing_file(path: Path) -> Path | None:
+    """The backing file named in a qcow2 header (offsets 8 and 16), or None for a standalone image."""
+    with open(path, "rb") as f:
+        header = f.read(20)
+        if header[:4] != b"QFI\xfb":
+            raise ValueError(f"{path} is not a qcow2 image")
+        offset, size = struct.unpack(">QI", header[8:20])
+        if offset == 0:
+            return None
+        f.seek(offset)
+        name = f.read(size).decode()
+    return (path.parent / name) if not name.startswith("/") else Path(name)

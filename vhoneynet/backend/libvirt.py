@@ -77,11 +77,7 @@ class Hypervisor:
 
     def start_domain(self, xml: str) -> None:
         """Define a persistent domain and start it."""
-        dom = self.conn.defineXML(xml)
-        try:
-            dom.create()
-        except libvirt.libvirtError as e:
-            raise VhoneynetError(f"starting {dom.name()} failed: {e.get_error_message()}") from None
+        self.boot_domain(self.conn.defineXML(xml).name())
 
     def guests(self, hid: str | None = None) -> list[GuestInfo]:
         """Every vhoneynet guest (of one honeynet when `hid` is given)."""
@@ -103,12 +99,7 @@ class Hypervisor:
             dom = self.conn.lookupByName(name)
         except libvirt.libvirtError:
             return
-        try:
-            if dom.isActive():
-                dom.destroy()
-        except libvirt.libvirtError:
-            if dom.isActive():
-                raise
+        self.stop_domain(name)
         flags = (
             libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
             | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
@@ -120,6 +111,38 @@ class Hypervisor:
         except libvirt.libvirtError as e:
             if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise
+
+    def stop_domain(self, name: str) -> None:
+        """Power a domain off hard (qemu killed); its definition stays. Already off is fine."""
+        dom = self.conn.lookupByName(name)
+        try:
+            if dom.isActive():
+                dom.destroy()
+        except libvirt.libvirtError:
+            if dom.isActive():
+                raise
+
+    def boot_domain(self, name: str) -> None:
+        """Start an already defined domain."""
+        dom = self.conn.lookupByName(name)
+        try:
+            dom.create()
+        except libvirt.libvirtError as e:
+            raise VhoneynetError(f"starting {name} failed: {e.get_error_message()}") from None
+
+    def pause_domain(self, name: str) -> None:
+        """Stop the vCPUs; qemu flushes its disk caches, so the overlay file is consistent on disk."""
+        self.conn.lookupByName(name).suspend()
+
+    def resume_domain(self, name: str) -> None:
+        self.conn.lookupByName(name).resume()
+
+    def domain_pid(self, name: str) -> int | None:
+        """The qemu process id of a running domain (from libvirt's pid file), or None."""
+        try:
+            return int(open(f"/run/libvirt/qemu/{name}.pid").read().strip())
+        except (OSError, ValueError):
+            return None
 
     def domain_state(self, name: str) -> str:
         try:
@@ -147,6 +170,16 @@ class Hypervisor:
         """Create a volume (e.g. a qcow2 overlay) in a pool; returns its path."""
         pool = self.conn.storagePoolLookupByName(pool_name)
         return pool.createXML(xml, 0).path()
+
+    def delete_volume(self, pool_name: str, name: str) -> None:
+        """Delete one volume of a pool; absent is fine."""
+        pool = self.conn.storagePoolLookupByName(pool_name)
+        pool.refresh(0)
+        try:
+            vol = pool.storageVolLookupByName(name)
+        except libvirt.libvirtError:
+            return
+        vol.delete(0)
 
     def refresh_pool(self, name: str) -> None:
         self.conn.storagePoolLookupByName(name).refresh(0)

@@ -15,6 +15,14 @@ def run(argv: list[str], stdin: bytes | None = None, timeout: float | None = Non
     return proc.stdout.decode(errors="replace")
 
 
+def run_bytes(argv: list[str], stdin: bytes | None = None, timeout: float | None = None) -> bytes:
+    """Like run, for a tool whose output is binary (an image, for instance)."""
+    proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise CommandFailed(argv, proc.returncode, proc.stderr.decode(errors="replace"))
+    return proc.stdout
+
+
 def run_in_netns(netns: str, argv: list[str], stdin: bytes | None = None,
                  timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run argv inside a network namespace (an outside host); output captured, never raises on exit code."""

@@ -1,0 +1,163 @@
+"""Labs without guests: collisions between honeynets, service probes, topology graphs, overlay chains."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+from ipaddress import IPv4Address
+
+import pytest
+
+from tests.conftest import REPO
+from vhoneynet import graph, probes
+from vhoneynet.backend.disks import qcow2_backing_file
+from vhoneynet.errors import HoneynetExists, SubnetCollision, VhoneynetError
+from vhoneynet.images import Service
+from vhoneynet.labs import _base_of
+from vhoneynet.neighbours import check_neighbours, saved_topologies
+from vhoneynet.topology import load
+from vhoneynet.topology.model import Topology
+
+
+def topo(hid: str, admin: str = "10.254.0.0/29", cidr: str = "203.0.113.0/24", bridge: str | None = None) -> Topology:
+    internet = {"mode": "bridge", "bridge": bridge} if bridge else {"mode": "isolated"}
+    return Topology.model_validate({
+        "id": hid,
+        "networks": {"internet": internet, "honeynet": {"cidr": cidr}, "admin": {"cidr": admin}},
+        "honeypots": [{"name": "web", "image": "linux-web", "address": cidr.replace("0/24", "80")}],
+        "outside": [],
+    })
+
+
+def test_admin_subnet_of_a_running_honeynet_is_refused_by_field():
+    with pytest.raises(SubnetCollision, match=r"networks\.admin\.cidr 10\.254\.0\.0/28 collides with .*'lab1'"):
+        check_neighbours(topo("lab2", admin="10.254.0.0/28"), {"lab1": topo("lab1")})
+
+
+def test_isolated_honeynets_may_share_the_honeynet_subnet():
+    check_neighbours(topo("lab2", admin="10.254.1.0/29"), {"lab1": topo("lab1")})
+
+
+def test_honeynet_subnet_collides_on_a_shared_internet_bridge():
+    with pytest.raises(SubnetCollision, match=r"networks\.honeynet\.cidr .* same internet bridge br0"):
+        check_neighbours(topo("lab2", admin="10.254.1.0/29", bridge="br0"), {"lab1": topo("lab1", bridge="br0")})
+    check_neighbours(topo("lab2", admin="10.254.1.0/29", bridge="br1"), {"lab1": topo("lab1", bridge="br0")})
+
+
+def test_same_id_is_refused():
+    with pytest.raises(HoneynetExists):
+        check_neighbours(topo("lab1", admin="10.254.9.0/29"), {"lab1": topo("lab1")})
+
+
+def test_saved_topologies_skip_unreadable(tmp_path):
+    (tmp_path / "honeynets" / "lab1").mkdir(parents=True)
+    (tmp_path / "honeynets" / "lab1" / "topology.json").write_text(topo("lab1").model_dump_json())
+    (tmp_path / "honeynets" / "bad").mkdir()
+    (tmp_path / "honeynets" / "bad" / "topology.json").write_text("{")
+    assert list(saved_topologies(tmp_path)) == ["lab1"]
+
+
+def test_probes_follow_the_service_metadata():
+    services = (Service("dns", 53, "udp"), Service("dns-tcp", 53), Service("http", 80), Service("ssh", 22),
+                Service("smb", 445), Service("snmp", 161, "udp"))
+    kinds = [(p.service, p.kind) for p in probes.probes_for("pot", "203.0.113.5", services)]
+    assert kinds == [("dns", "dns"), ("dns-tcp", "connect"), ("http", "http"), ("ssh", "banner"), ("smb", "connect")]
+
+
+def test_probe_host_takes_a_free_address():
+    t = Topology.model_validate({"id": "lab1", "networks": {"honeynet": {"cidr": "203.0.113.0/24"}},
+                                 "honeypots": [{"name": "a", "image": "x", "address": "203.0.113.254"}],
+                                 "outside": [{"name": "o", "address": "203.0.113.253"}]})
+    assert probes.free_address(t).ip == IPv4Address("203.0.113.252")
+
+
+@pytest.fixture
+def tcp_server():
+    """A local TCP server that sends `reply` to each client, then closes."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    reply = {"data": b""}
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            with conn:
+                if reply["data"].startswith(b"HTTP"):
+                    conn.recv(1024)
+                conn.sendall(reply["data"])
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield sock.getsockname()[1], reply
+    sock.close()
+
+
+def test_probe_clients_against_real_sockets(tcp_server):
+    port, reply = tcp_server
+    reply["data"] = b"SSH-2.0-OpenSSH_9.2\r\n"
+    assert probes.main(["banner", "127.0.0.1", str(port)]) == 0
+    assert probes.main(["connect", "127.0.0.1", str(port)]) == 0
+    reply["data"] = b"HTTP/1.1 200 OK\r\n\r\n"
+    assert probes.main(["http", "127.0.0.1", str(port)]) == 0
+    reply["data"] = b""
+    assert probes.main(["banner", "127.0.0.1", str(port)]) == 1  # closed without a banner
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    closed_port = free.getsockname()[1]
+    free.close()
+    assert probes.main(["connect", "127.0.0.1", str(closed_port)]) == 1
+
+
+def test_dns_probe_wants_a_response():
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+
+    def answer():
+        query, peer = server.recvfrom(512)
+        server.sendto(query[:2] + bytes([query[2] | 0x80]) + query[3:], peer)
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        assert probes.main(["dns", "127.0.0.1", str(server.getsockname()[1])]) == 0
+    finally:
+        server.close()
+
+
+def test_mermaid_graph_shows_every_node():
+    text = graph.draw(load(REPO / "topologies" / "demo.yml"), "mermaid").decode()
+    assert text.startswith("flowchart LR")
+    for node in ("vhndemo-ext", "vhndemo-int", "vhndemo-adm", "gateway (honeywall)", "hp_dns", "hp_web",
+                 "out_attacker", "10.254.0.0/29", "203.0.113.0/24"):
+        assert node in text
+
+
+def test_svg_graph_through_graphviz():
+    demo = load(REPO / "topologies" / "demo.yml")
+    if shutil.which("dot") is None:
+        with pytest.raises(VhoneynetError, match="apt-get install graphviz"):
+            graph.draw(demo, "svg")
+        pytest.skip("graphviz is not installed")
+    svg = graph.draw(demo, "svg").decode()
+    assert "<svg" in svg and "vhndemo&#45;int" in svg and "gateway (honeywall)" in svg
+
+
+def test_unknown_graph_format():
+    with pytest.raises(VhoneynetError, match="--format must be one of"):
+        graph.draw(load(REPO / "topologies" / "demo.yml"), "jpeg")
+
+
+def test_pristine_base_is_the_bottom_of_the_backing_chain(tmp_path):
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img is not installed")
+    base, checkpoint, overlay = tmp_path / "base.qcow2", tmp_path / "cp.qcow2", tmp_path / "ov.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base), str(checkpoint)], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "cp.qcow2", str(overlay)], check=True)
+    assert qcow2_backing_file(base) is None
+    assert qcow2_backing_file(overlay) == checkpoint  # relative names resolve next to the overlay
+    assert _base_of(overlay) == base
+    with pytest.raises(VhoneynetError, match="no backing image"):
+        _base_of(base)

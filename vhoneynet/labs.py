@@ -1,0 +1,225 @@
+"""Labs for trainers and CI: reset honeypots to pristine, named checkpoints, and back.
+
+A honeypot's disk is a qcow2 overlay of a read-only base, so a reset is: power the guest
+off, archive its console log, replace the overlay with a fresh one (in the honeynet's
+libvirt pool), boot, wait ready. The gateway and every other guest stay up; the capture
+folder is never touched, so what was captured before the reset is kept.
+
+A checkpoint is a copy of the overlay taken while the guest is frozen (guest-fsfreeze
+through the agent when it has one, then paused: qemu flushes its caches when it stops),
+plus the guest's NVRAM when it boots with UEFI. `reset --to NAME` boots a new overlay
+whose backing file is the checkpoint, so restoring costs the same ~10 ms as a plain
+reset, whatever the size of the checkpoint. Disk-level copies instead of libvirt's
+internal snapshots: those do not work with pflash/NVRAM (UEFI guests).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from vhoneynet.backend.disks import qcow2_backing_file, qcow2_virtual_size
+from vhoneynet.errors import (
+    AgentUnavailable,
+    CheckpointExists,
+    CheckpointNotFound,
+    GuestNotFound,
+    VhoneynetError,
+)
+from vhoneynet.lifecycle import (
+    Backends,
+    Progress,
+    _quiet,
+    guest_probes,
+    probing,
+    running_topology,
+    wait_ready,
+)
+from vhoneynet.plan import Guest, plan
+from vhoneynet.readiness import ConsoleWatch
+from vhoneynet.render import render
+from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
+
+CHECKPOINTS = "checkpoints"
+CHECKPOINT_FILE = "checkpoint.json"
+CHECKPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None = None,
+          storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet, timeout: float = 900) -> dict:
+    """Put honeypots (default: all) back to pristine, or to checkpoint `to`, and wait until ready.
+
+    Raises HoneynetNotFound, GuestNotFound, CheckpointNotFound, GuestNotReady.
+    Returns per guest: the disk revert time and the time until ready (seconds).
+    """
+    topo = running_topology(hid, storage)
+    p = plan(topo)
+    targets = _honeypots(topo, p, guests)
+    sources = {g.name: _checkpoint_disk(topo, to, g.name) for g in targets} if to else {}
+    consoles = topo.capture_dir / hid / "consoles"
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    timings: dict[str, dict] = {}
+    watches: dict[str, ConsoleWatch] = {}
+
+    def revert(g: Guest) -> None:
+        started = time.monotonic()
+        b.hv.stop_domain(g.domain)
+        stopped = time.monotonic()
+        _archive_console(consoles / f"{g.name}.log", stamp, to)
+        overlay = _overlay(topo, g.name)
+        backing = sources.get(g.name) or _base_of(overlay)
+        b.hv.delete_volume(p.pool, overlay.name)
+        b.hv.create_volume(p.pool, render("libvirt/overlay.xml.j2", name=overlay.name,
+                                          capacity=qcow2_virtual_size(backing), backing=backing))
+        _restore_nvram(b, g, topo, to)
+        reverted = time.monotonic()
+        watches[g.name] = ConsoleWatch.from_now(consoles / f"{g.name}.log", g.role)
+        b.hv.boot_domain(g.domain)
+        timings[g.name] = {"stop": round(stopped - started, 3), "disk_revert": round(reverted - stopped, 3),
+                           "start": round(time.monotonic() - reverted, 3)}
+        progress(f"guest {g.name}: disk reverted to {to or 'pristine'} in {reverted - stopped:.3f} s")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        list(pool.map(revert, targets))
+    images = {g.image: b.images.get(g.image) for g in targets if not g.image.startswith("file:")}
+    probes = guest_probes(topo, p, {k: v for k, v in images.items() if v is not None})
+    waiting = time.monotonic() - started
+    with probing(topo, p, b) as source:
+        ready = wait_ready(hid, watches, b, progress, timeout, {n: probes.get(n, []) for n in watches}, source)
+    for name, seconds in ready.items():
+        timings[name]["until_ready"] = round(waiting + seconds, 2)
+    return {"id": hid, "to": to or "pristine", "guests": timings,
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+def checkpoint(hid: str, name: str, b: Backends, guests: list[str] | None = None,
+               storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet) -> dict:
+    """Save the disks of honeypots (default: all) as checkpoint `name`; the guests keep running.
+
+    Raises HoneynetNotFound, GuestNotFound, CheckpointExists, VhoneynetError (bad name).
+    """
+    if not CHECKPOINT_NAME.match(name):
+        raise VhoneynetError(f"checkpoint name {name!r}: use lower-case letters, digits, '.', '_' and '-'")
+    topo = running_topology(hid, storage)
+    p = plan(topo)
+    targets = _honeypots(topo, p, guests)
+    folder = _checkpoint_dir(topo, name)
+    if folder.exists():
+        raise CheckpointExists(hid, name)
+    work = folder.with_name(f".{name}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    saved = {}
+    try:
+        for g in targets:
+            started = time.monotonic()
+            with _frozen(b, g):
+                shutil.copyfile(_overlay(topo, g.name), work / f"{g.name}.qcow2")
+                nvram = _nvram(b, g.domain)
+                if nvram is not None:
+                    shutil.copyfile(nvram, work / f"{g.name}.nvram")
+            (work / f"{g.name}.qcow2").chmod(0o444)  # a backing file from now on: never written
+            saved[g.name] = {"seconds": round(time.monotonic() - started, 3),
+                             "bytes": (work / f"{g.name}.qcow2").stat().st_size}
+            progress(f"guest {g.name}: checkpoint {name!r} saved in {saved[g.name]['seconds']:.2f} s")
+        meta = {"name": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "guests": saved}
+        (work / CHECKPOINT_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        work.chmod(0o755)
+        work.rename(folder)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"id": hid, **meta}
+
+
+def checkpoints(hid: str, storage: Path = DEFAULT_STORAGE) -> list[dict]:
+    """The checkpoints of a honeynet: name, created, guests."""
+    topo = running_topology(hid, storage)
+    root = topo.run_dir / CHECKPOINTS
+    found = sorted(root.glob(f"*/{CHECKPOINT_FILE}")) if root.is_dir() else []
+    return [json.loads(f.read_text()) for f in found]
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _honeypots(topo: Topology, p, names: list[str] | None) -> list[Guest]:
+    by_name = {g.name: g for g in p.honeypots}
+    for name in names or []:
+        if name not in by_name:
+            raise GuestNotFound(topo.id, name, list(by_name))
+    return [by_name[n] for n in dict.fromkeys(names)] if names else list(p.honeypots)
+
+
+def _overlay(topo: Topology, guest: str) -> Path:
+    return topo.run_dir / "disks" / f"{guest}.qcow2"
+
+
+def _checkpoint_dir(topo: Topology, name: str) -> Path:
+    return topo.run_dir / CHECKPOINTS / name
+
+
+def _checkpoint_disk(topo: Topology, name: str, guest: str) -> Path:
+    disk = _checkpoint_dir(topo, name) / f"{guest}.qcow2"
+    if not disk.is_file():
+        available = [c["name"] for c in checkpoints(topo.id, topo.host.storage) if guest in c["guests"]]
+        raise CheckpointNotFound(topo.id, name, guest, available)
+    return disk
+
+
+def _base_of(overlay: Path) -> Path:
+    """The read-only image at the bottom of an overlay's backing chain (what pristine means)."""
+    current = overlay
+    while (backing := qcow2_backing_file(current)) is not None:
+        current = backing
+    if current == overlay:
+        raise VhoneynetError(f"{overlay} has no backing image: cannot make a pristine overlay")
+    return current
+
+
+def _archive_console(log: Path, stamp: str, to: str | None) -> None:
+    """Keep the console of the guest's previous life next to the new one."""
+    if log.exists():
+        log.rename(log.with_name(f"{log.stem}.before-reset-{stamp}{'-to-' + to if to else ''}.log"))
+
+
+def _nvram(b: Backends, domain: str) -> Path | None:
+    found = ET.fromstring(b.hv.domain_xml(domain)).find("os/nvram")
+    return Path(found.text) if found is not None and found.text else None
+
+
+def _restore_nvram(b: Backends, g: Guest, topo: Topology, to: str | None) -> None:
+    nvram = _nvram(b, g.domain)
+    if nvram is None:
+        return
+    saved = _checkpoint_dir(topo, to) / f"{g.name}.nvram" if to else None
+    if saved is not None and saved.is_file():
+        shutil.copyfile(saved, nvram)
+    elif to is None:
+        nvram.unlink(missing_ok=True)  # libvirt makes a fresh one from the template on the next start
+
+
+class _frozen:
+    """Guest file systems frozen (agent) and vCPUs paused for the time of a disk copy."""
+
+    def __init__(self, b: Backends, g: Guest):
+        self.b, self.g, self.thaw = b, g, False
+
+    def __enter__(self) -> None:
+        if self.g.agent:
+            try:
+                self.b.hv.agent(self.g.domain, "guest-fsfreeze-freeze", timeout=30)
+                self.thaw = True
+            except AgentUnavailable:
+                pass  # no agent answering: a paused guest is still crash-consistent
+        self.b.hv.pause_domain(self.g.domain)
+
+    def __exit__(self, *_: object) -> None:
+        self.b.hv.resume_domain(self.g.domain)
+        if self.thaw:
+            self.b.hv.agent(self.g.domain, "guest-fsfreeze-thaw", timeout=30)

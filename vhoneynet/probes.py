@@ -1,0 +1,156 @@
+"""Service probes: does a honeypot's service answer a real client on the internet side?
+
+`up` and `reset` wait for the console (cloud-init done), then for every service in the
+image's metadata (`BuiltImage.services`) to answer from an outside host: a DNS query, an
+HTTP GET, a banner (SSH, SMTP, MySQL) or a TCP connect. The client runs in a network
+namespace on the internet bridge — the topology's first outside host, or a temporary one
+(`vhn-<id>-probe`) removed again afterwards — so the probe takes the attacker's path through
+the gateway and the host itself never speaks into the honeynet.
+
+`python -m vhoneynet.probes KIND ADDRESS PORT` is that client (standard library only).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Interface
+
+from vhoneynet import naming
+from vhoneynet.backend.process import run_in_netns
+from vhoneynet.images import Service
+from vhoneynet.topology.model import Topology
+
+PROBE_HOST = "probe"
+PROBE_VETH_INDEX = 99
+BANNER_SERVICES = {"ssh", "smtp", "mysql", "ftp", "pop3", "imap"}
+ATTEMPT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One service of one honeypot, checked with the client `kind`."""
+
+    guest: str
+    service: str
+    kind: str  # dns | http | banner | connect
+    address: str
+    port: int
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "vhoneynet.probes", self.kind, self.address, str(self.port)]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.address}:{self.port}"
+
+
+def free_address(topo: Topology) -> IPv4Interface | None:
+    """The highest honeynet address nobody in the topology uses: where a temporary probe host sits."""
+    cidr = topo.networks.honeynet.cidr
+    used = {h.address for h in topo.honeypots} | {o.address for o in topo.outside}
+    used |= {a for a in (topo.networks.honeynet.router, topo.networks.honeynet.resolver) if a is not None}
+    for candidate in reversed(list(cidr.hosts())[-64:]):
+        if candidate not in used:
+            return IPv4Interface(f"{candidate}/{cidr.prefixlen}")
+    return None
+
+
+def probes_for(guest: str, address: str, services: tuple[Service, ...]) -> list[Probe]:
+    """The probes that show a guest's services answer (UDP only for DNS: nothing else answers reliably)."""
+    out = []
+    for s in services:
+        if s.proto == "udp":
+            if s.name == "dns":
+                out.append(Probe(guest, s.name, "dns", address, s.port))
+        elif s.name == "http":
+            out.append(Probe(guest, s.name, "http", address, s.port))
+        elif s.name in BANNER_SERVICES:
+            out.append(Probe(guest, s.name, "banner", address, s.port))
+        else:
+            out.append(Probe(guest, s.name, "connect", address, s.port))
+    return out
+
+
+class ProbeSource:
+    """Runs probe clients in one network namespace on the honeynet's internet side."""
+
+    def __init__(self, netns: str):
+        self.netns = netns
+
+    def answers(self, probe: Probe) -> bool:
+        try:
+            proc = run_in_netns(self.netns, probe.argv(), timeout=ATTEMPT_SECONDS + 5)
+        except subprocess.TimeoutExpired:
+            return False
+        return proc.returncode == 0
+
+
+@contextmanager
+def probe_source(hid: str, outside: list[str], net, ext_bridge: str, free: IPv4Interface | None) -> Iterator[ProbeSource | None]:
+    """A namespace to probe from: the first outside host, else a temporary one at `free`.
+
+    Yields None when there is neither (probes are skipped then).
+    """
+    if outside:
+        yield ProbeSource(naming.netns(hid, outside[0]))
+        return
+    if free is None:
+        yield None
+        return
+    ns, veth = naming.netns(hid, PROBE_HOST), naming.veth(hid, PROBE_VETH_INDEX)
+    net.add_outside_host(ns, ext_bridge, veth, free, mac=naming.mac(hid, PROBE_HOST))
+    try:
+        yield ProbeSource(ns)
+    finally:
+        net.delete_netns(ns)
+        net.delete_link(veth)
+
+
+# --- the client, run inside the namespace ------------------------------------
+
+
+def _dns(address: str, port: int) -> bool:
+    query = struct.pack(">HHHHHH", 0x5648, 0x0100, 1, 0, 0, 0) + b"\x00" + struct.pack(">HH", 2, 1)  # . NS
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(ATTEMPT_SECONDS)
+        s.sendto(query, (address, port))
+        reply, _ = s.recvfrom(4096)
+    return reply[:2] == query[:2] and bool(reply[2] & 0x80)  # same id, a response
+
+
+def _http(address: str, port: int) -> bool:
+    with socket.create_connection((address, port), ATTEMPT_SECONDS) as s:
+        s.settimeout(ATTEMPT_SECONDS)
+        s.sendall(f"GET / HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
+        return s.recv(16).startswith(b"HTTP/")
+
+
+def _banner(address: str, port: int) -> bool:
+    with socket.create_connection((address, port), ATTEMPT_SECONDS) as s:
+        s.settimeout(ATTEMPT_SECONDS)
+        return bool(s.recv(64))
+
+
+def _connect(address: str, port: int) -> bool:
+    with socket.create_connection((address, port), ATTEMPT_SECONDS):
+        return True
+
+
+CLIENTS = {"dns": _dns, "http": _http, "banner": _banner, "connect": _connect}
+
+
+def main(argv: list[str]) -> int:
+    kind, address, port = argv
+    try:
+        return 0 if CLIENTS[kind](address, int(port)) else 1
+    except OSError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
