@@ -304,13 +304,16 @@ def host_check(uri: UriOpt = "qemu:///system", as_json: JsonOpt = False) -> None
 def image_build(
     recipe: Annotated[str, typer.Argument(help="recipe name (a folder of images/)")],
     force: Annotated[bool, typer.Option("--force", help="rebuild even when cached")] = False,
+    iso: Annotated[Path | None, typer.Option("--iso", help="installation ISO (Windows recipes)")] = None,
+    uri: UriOpt = "qemu:///system",
 ) -> None:
     """Build an image from its recipe (cached by the recipe's content hash)."""
+    from vhoneynet.backend.libvirt import Hypervisor
     from vhoneynet.images import ImageStore
 
     started = time.monotonic()
     try:
-        image = ImageStore().build(recipe, force=force, progress=_progress)
+        image = ImageStore().build(recipe, force=force, progress=_progress, iso=iso, hv=Hypervisor(uri))
     except VhoneynetError as e:
         raise _fail(e) from None
     out.print(f"[green]{recipe}[/] {image.digest[:12]} ready in {time.monotonic() - started:.0f} s: {image.disk}")

@@ -180,3 +180,13 @@ class CollectorRefused(VhoneynetError):
 class CollectorDatabaseError(VhoneynetError):
     def __init__(self, dsn: str, detail: str):
         super().__init__(f"collector database {dsn!r}: {detail}")
+
+
+class WindowsIsoMissing(VhoneynetError):
+    def __init__(self, recipe: str, problem: str):
+        super().__init__(
+            f"image {recipe!r} is installed from your own Windows Server ISO, which vhoneynet cannot download: "
+            f"{problem}. Run `vhoneynet image build {recipe} --iso /path/to/windows-server.iso` (Windows Server "
+            "2019, 2022 or 2025; Microsoft's evaluation ISO works), or point the topology at a prepared disk "
+            "with `image: file:/path/to/disk.qcow2`"
+        )

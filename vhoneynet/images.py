@@ -38,6 +38,7 @@ DEFAULT_STORE = Path("/var/lib/vhoneynet/images")
 DEBS_CACHE = Path("/var/cache/vhoneynet/debs")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 KINDS = ("base", "gateway", "honeypot")
+BUILDERS = ("debootstrap", "windows-iso")
 ROOT_LABEL = "vhnroot"
 
 Progress = Callable[[str], None]
@@ -70,6 +71,7 @@ class Recipe:
     packages: tuple[str, ...]
     size: str
     services: tuple[Service, ...] = ()
+    builder: str = "debootstrap"  # or windows-iso: installed from the user's ISO (vhoneynet.windows)
 
     @classmethod
     def load(cls, name: str, recipes_dir: Path = RECIPES_DIR) -> Recipe:
@@ -93,11 +95,16 @@ class Recipe:
             return RecipeInvalid(name, problem)
 
         unknown = set(data) - {
-            "description", "kind", "from", "suite", "mirror", "packages", "size", "services"
+            "description", "kind", "from", "suite", "mirror", "packages", "size", "services", "builder"
         }
         if unknown:
             raise bad(f"unknown keys: {', '.join(sorted(unknown))}")
-        if ("from" in data) == ("suite" in data):
+        builder = data.get("builder", "debootstrap")
+        if builder not in BUILDERS:
+            raise bad(f"builder must be one of {', '.join(BUILDERS)}, not {builder!r}")
+        if builder == "windows-iso" and ("from" in data or "suite" in data):
+            raise bad("a windows-iso recipe is installed from an ISO: no `suite`, no `from`")
+        if builder == "debootstrap" and ("from" in data) == ("suite" in data):
             raise bad("needs exactly one of `suite` (a root image) or `from` (a derived one)")
         kind = data.get("kind", "")
         if kind not in KINDS:
@@ -126,6 +133,7 @@ class Recipe:
             packages=tuple(packages),
             size=size,
             services=services,
+            builder=builder,
         )
 
     @property
@@ -233,9 +241,24 @@ class ImageStore:
         image = self.get(name)
         return image if image is not None else self.build(name, progress=progress)
 
-    def build(self, name: str, force: bool = False, progress: Progress = _quiet) -> BuiltImage:
-        """Build name now (parents only when missing); with force even if a build exists."""
+    def build(self, name: str, force: bool = False, progress: Progress = _quiet, iso: Path | None = None,
+              hv=None) -> BuiltImage:
+        """Build name now (parents only when missing); with force even if a build exists.
+
+        A windows-iso recipe needs `iso` (raises WindowsIsoMissing without it) and a Hypervisor.
+        """
         recipe = Recipe.load(name, self.recipes_dir)
+        if recipe.builder == "windows-iso":
+            from vhoneynet import windows
+
+            windows.check_iso(name, iso)
+            self.root.mkdir(parents=True, exist_ok=True)
+            with self._lock(name):
+                if not force and (image := self.get(name)) is not None:
+                    return image
+                final = windows.build(recipe, self._dir(recipe), recipe.digest(self.recipes_dir), iso, hv,
+                                      progress=progress)
+            return BuiltImage.from_dir(final)
         parent_tar = None
         if recipe.parent is not None:
             parent = self.ensure(recipe.parent, progress)

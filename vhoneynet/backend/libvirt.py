@@ -144,6 +144,18 @@ class Hypervisor:
         except (OSError, ValueError):
             return None
 
+    def run_until_shutoff(self, xml: str, timeout: float) -> bool:
+        """Start a transient domain and wait until it powers itself off; False (and destroyed) on timeout."""
+        dom = self.conn.createXML(xml, 0)
+        name = dom.name()
+        deadline = time.monotonic() + timeout
+        while self.domain_state(name) not in ("absent", "shut-off"):
+            if time.monotonic() > deadline:
+                self.stop_domain(name)
+                return False
+            time.sleep(5)
+        return True
+
     def domain_state(self, name: str) -> str:
         try:
             state, _ = self.conn.lookupByName(name).state()
