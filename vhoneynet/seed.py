@@ -24,11 +24,13 @@ class GuestFile:
     path: str
     content: str
     mode: str = "0644"
+    append: bool = False
 
 
 def documents(topo: Topology, pot: Honeypot) -> dict[str, str]:
     """The three NoCloud files for one honeypot, by file name."""
     files, commands = _recipe_extras(topo, pot)
+    files = [*_capture_files(topo), *files]
     user_data = render(
         "cloudinit/user-data.j2",
         hostname=pot.name,
@@ -54,6 +56,18 @@ def _resolvers(topo: Topology) -> list:
     if topo.networks.honeynet.resolver is not None:
         return [topo.networks.honeynet.resolver]
     return [h.address for h in topo.honeypots if h.image == "linux-dns"][:1]
+
+
+# Linux honeypots' logins through these PAM services get their keystrokes audited.
+TTY_AUDIT_SERVICES = ("sshd", "login", "su")
+
+
+def _capture_files(topo: Topology) -> list[GuestFile]:
+    """Syslog to the honeynet's log sink, and keystroke audit of interactive sessions."""
+    forward = render("cloudinit/rsyslog/forward.conf.j2", loghost=topo.networks.honeynet.log_sink)
+    tty_audit = render("cloudinit/pam-tty-audit.j2")
+    return [GuestFile("/etc/rsyslog.d/90-vhn-loghost.conf", forward),
+            *(GuestFile(f"/etc/pam.d/{service}", tty_audit, append=True) for service in TTY_AUDIT_SERVICES)]
 
 
 def _recipe_extras(topo: Topology, pot: Honeypot) -> tuple[list[GuestFile], list[str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vhoneynet import naming
+from vhoneynet.gateway import capture
 from vhoneynet.plan import Plan, admin_addresses
 from vhoneynet.render import render
 from vhoneynet.topology.model import Topology
@@ -56,7 +57,8 @@ def start_script(topo: Topology, plan: Plan) -> str:
         hid=topo.id,
         nics={nic.role if nic.role != "adm" else "mgmt": nic.mac for nic in plan.gateway.nics},
         admin_address=gateway_admin,
-        capture={"pcap": topo.gateway.capture.pcap, "rotate_seconds": 3600},
+        capture={"pcap": topo.gateway.capture.pcap, "rotate_seconds": 3600,
+                 "rotate_mb": topo.gateway.capture.rotate_mb},
     )
 
 
@@ -66,4 +68,5 @@ def config_files(topo: Topology, plan: Plan) -> dict[str, str]:
         "start.sh": start_script(topo, plan),
         "stop.sh": render("gateway/stop.sh.j2", hid=topo.id),
         "ruleset.nft": ruleset(topo),
+        **capture.config_files(topo),
     }

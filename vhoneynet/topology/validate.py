@@ -56,6 +56,12 @@ def _addresses(topo: Topology) -> list[Problem]:
                 problems.append((where, f"{node.address} is already used by {taken[node.address]}"))
             else:
                 taken[node.address] = node.name
+    sink = topo.networks.honeynet.log_sink
+    where = ("networks", "honeynet", "loghost")
+    if sink not in net or sink in (net.network_address, net.broadcast_address):
+        problems.append((where, f"log host {sink} is not a usable address of {net}"))
+    elif sink in taken:
+        problems.append((where, f"log host {sink} is already used by {taken[sink]}; set networks.honeynet.loghost"))
     return problems
 
 

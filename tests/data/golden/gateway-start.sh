@@ -56,7 +56,7 @@ mount -t virtiofs capture /capture
 	done
 ) &
 mkdir -p "/capture/$(date -u +%F)/pcap"
-tcpdump -i br0 -n -U --immediate-mode -s 0 -Z root -G 3600 \
+tcpdump -i br0 -n -U --immediate-mode -s 0 -Z root -G 3600 -C 100 \
 	-w '/capture/%Y-%m-%d/pcap/demo-%Y%m%dT%H%M%S.pcap' > /var/log/vhn-tcpdump.log 2>&1 &
 for _ in $(seq 50); do
 	grep -q "listening on br0" /var/log/vhn-tcpdump.log && break
@@ -64,6 +64,11 @@ for _ in $(seq 50); do
 done
 grep -q "listening on br0" /var/log/vhn-tcpdump.log  # no capture, no crossing
 say "capture running"
+
+step=logs
+# Log sink for the honeypots' syslog, firewall log, retention (see capture.sh).
+/bin/sh /run/vhn/config/capture.sh
+say "log capture running"
 
 step=ports
 # Only now join the two sides: data control and capture are in place.

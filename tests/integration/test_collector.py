@@ -1,0 +1,161 @@
+"""Central collection against a real PostgreSQL server and the real `vhoneynet collector serve`
+(HTTPS, self-signed): per-honeynet tokens, two honeynets kept apart, nothing lost or doubled when
+the collector is away for a while. The honeynets here are capture folders with synthetic logs;
+tests/integration/test_capture.py ships a running honeynet's real events."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import unique_id
+from tests.integration import postgres
+from vhoneynet.capture.store import CaptureStore
+from vhoneynet.collect.database import CollectorDatabase
+from vhoneynet.collect.shipper import ship
+from vhoneynet.errors import CollectorRefused, CollectorUnavailable
+from vhoneynet.topology.model import Collect
+
+pytestmark = [pytest.mark.root, pytest.mark.skipif(not postgres.available(), reason="needs root and PostgreSQL")]
+DAY = "2026-11-29"
+
+
+@pytest.fixture(scope="module")
+def dsn():
+    with postgres.cluster() as dsn:
+        yield dsn
+
+
+class Collector:
+    """`vhoneynet collector serve` in a subprocess, restartable on the same port and certificate."""
+
+    def __init__(self, dsn: str, state: Path):
+        self.dsn, self.state, self.proc = dsn, state, None
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "vhoneynet", "collector", "serve", "--dsn", self.dsn,
+                                      "--listen", f"127.0.0.1:{self.port}", "--state", str(self.state)],
+                                     stderr=subprocess.PIPE, text=True)
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                assert self.proc.poll() is None, self.proc.stderr.read()
+                time.sleep(0.1)
+        raise AssertionError("collector did not listen")
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        _, stderr = self.proc.communicate(timeout=30)
+        return stderr
+
+    def token(self, hid: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "vhoneynet", "collector", "token", hid, "--dsn", self.dsn],
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    def collect(self, hid: str, token: str | None = None) -> Collect:
+        return Collect(url=self.url, token=token or self.token(hid), ca=self.state / "cert.pem")
+
+
+@pytest.fixture
+def collector(dsn: str, tmp_path: Path):
+    c = Collector(dsn, tmp_path / "collector")
+    c.start()
+    try:
+        yield c
+    finally:
+        if c.proc.poll() is None:
+            c.stop()
+
+
+def honeynet_store(tmp_path: Path, hid: str) -> CaptureStore:
+    root = tmp_path / hid
+    (root / DAY / "syslog").mkdir(parents=True)
+    return CaptureStore(root, hid, {"203.0.113.80": "web"})
+
+
+def log_lines(store: CaptureStore, start: int, count: int) -> None:
+    with (store.root / DAY / "syslog" / "web.log").open("a") as f:
+        for i in range(start, start + count):
+            f.write(f"2026-11-29T02:{i // 60 % 60:02d}:{i % 60:02d}.000000+00:00 203.0.113.80 web app: line {i}\n")
+
+
+def stored(dsn: str, hid: str) -> list[tuple[int, str]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT seq, summary FROM vhn_events WHERE honeynet = %s ORDER BY seq", (hid,)).fetchall()
+
+
+def test_wrong_token_is_refused_and_logged(collector: Collector, dsn: str, tmp_path: Path):
+    hid = unique_id()
+    collector.token(hid)
+    with honeynet_store(tmp_path, hid) as store:
+        log_lines(store, 0, 3)
+        store.ingest()
+        with pytest.raises(CollectorRefused, match="401"):
+            ship(store, collector.collect(hid, token="x" * 32))
+        assert store.shipped(collector.url) == 0  # still spooled
+        assert ship(store, collector.collect(hid)) == 3
+    with psycopg.connect(dsn) as conn:
+        refused = conn.execute("SELECT reason FROM vhn_refused WHERE honeynet = %s", (hid,)).fetchall()
+    assert refused == [("wrong credentials",)]
+    assert "refused" in collector.stop()
+
+
+def test_two_honeynets_are_kept_apart(collector: Collector, dsn: str, tmp_path: Path):
+    first, second = unique_id(), unique_id()
+    counts = {}
+    for hid, n in ((first, 7), (second, 4)):
+        with honeynet_store(tmp_path, hid) as store:
+            log_lines(store, 0, n)
+            store.ingest()
+            assert ship(store, collector.collect(hid)) == n
+            counts[hid] = len(store.query())
+    assert {hid: len(stored(dsn, hid)) for hid in (first, second)} == counts == {first: 7, second: 4}
+    # the same key in two honeynets is two records: events are keyed by (honeynet, key)
+    assert [s for _, s in stored(dsn, first)][:4] == [s for _, s in stored(dsn, second)]
+
+
+def test_collector_away_during_traffic_loses_and_doubles_nothing(collector: Collector, dsn: str, tmp_path: Path):
+    hid = unique_id()
+    collect = collector.collect(hid)
+    with honeynet_store(tmp_path, hid) as store:
+        log_lines(store, 0, 100)
+        store.ingest()
+        assert ship(store, collect, batch=30) == 100
+        collector.stop()
+        for start in (100, 150):  # traffic goes on while the collector is down: events spool locally
+            log_lines(store, start, 50)
+            store.ingest()
+            with pytest.raises(CollectorUnavailable):
+                ship(store, collect, batch=30)
+        collector.start()
+        store.mark_shipped(collector.url, 90)  # as if the last answer was lost: 10 events are sent again
+        assert ship(store, collect, batch=30) == 110
+        local = [(e["seq"], e["summary"]) for e in store.query()]
+    remote = stored(dsn, hid)
+    assert len(remote) == len(local) == 200
+    assert remote == local  # same events, same order, no duplicates
+
+
+def test_database_insert_is_idempotent(dsn: str):
+    db = CollectorDatabase(dsn)
+    db.create_schema()
+    hid = unique_id()
+    batch = [{"key": f"k{i}", "seq": i, "time": "2026-11-29T02:00:00Z", "type": "syslog", "summary": "x",
+              "data": {}} for i in range(1, 6)]
+    assert db.insert(hid, batch) == 5
+    assert db.insert(hid, batch) == 0
+    assert db.counts(hid) == {"syslog": 5}
+    db.close()

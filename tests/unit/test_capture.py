@@ -1,0 +1,167 @@
+"""Capture on the host: parsers of each captured format, the local store (idempotent), export, retention."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import tarfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from vhoneynet.capture import archive, records
+from vhoneynet.capture.session import since_time
+from vhoneynet.capture.store import CaptureStore
+from vhoneynet.errors import BadTimeSpec, DayNotCaptured
+
+HID = "vhnt1"
+DAY = "2026-11-29"
+EVE_ALERT = json.dumps({
+    "timestamp": "2026-11-29T02:10:11.123456+0000", "flow_id": 1, "event_type": "alert",
+    "src_ip": "203.0.113.80", "src_port": 40000, "dest_ip": "203.0.113.66", "dest_port": 80, "proto": "TCP",
+    "alert": {"action": "blocked", "signature_id": 9000001, "signature": "VHN TEST exploit", "severity": 1},
+    "payload": base64.b64encode(b"GET /EXPLOIT-TEST HTTP/1.0\r\n").decode(),
+})
+EVE_DNS = json.dumps({"timestamp": "2026-11-29T02:10:12.000000+0000", "event_type": "dns", "src_ip": "203.0.113.66",
+                      "src_port": 5353, "dest_ip": "203.0.113.53", "dest_port": 53, "proto": "UDP",
+                      "dns": {"type": "query", "rrname": "web.corp.example", "rrtype": "A"}})
+EVE_STATS = json.dumps({"timestamp": "2026-11-29T02:10:13.000000+0000", "event_type": "stats", "stats": {}})
+FAST = ("11/29/2026-02:10:11.123456  [Drop] [**] [1:9000001:1] VHN TEST exploit [**] "
+        "[Classification: Attempted Administrator Privilege Gain] [Priority: 1] {TCP} 203.0.113.80:40000 -> 203.0.113.66:80")
+FIREWALL = ("2026-11-29T02:10:11,123456+00:00 vhn vhnt1 outbound IN=int OUT=ext MACSRC=52:54:00:00:00:01 "
+            "MACDST=52:54:00:00:00:02 MACPROTO=0800 SRC=203.0.113.80 DST=203.0.113.66 LEN=60 TOS=0x00 PREC=0x00 "
+            "TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=80 WINDOW=64240 RES=0x00 SYN URGP=0")
+FIREWALL_LIMIT = FIREWALL.replace(" outbound ", " limit tcp ").replace("SPT=40000", "SPT=40001")
+FIREWALL_IN = (FIREWALL.replace(" outbound ", " inbound ").replace("SRC=203.0.113.80 DST=203.0.113.66", "SRC=203.0.113.66 DST=203.0.113.53")
+               .replace("IN=int OUT=ext", "IN=ext OUT=int"))
+TYPED = b"uname -a\rcat /etc/shadow\r\x1b[Aexit\r"
+TTY = ("2026-11-29T02:11:00.000000+00:00 203.0.113.80 web kernel: [  120.5] audit: type=1124 "
+       f"audit(1764382260.123:57): pid=812 uid=0 auid=0 ses=2 major=136 minor=0 comm=\"bash\" data={TYPED.hex().upper()}")
+SYSLOG = "2026-11-29T02:11:01.500000+00:00 203.0.113.80 web vhn-test: hello from web"
+
+
+def test_eve_alert_keeps_payload_and_addresses():
+    e = records.eve(EVE_ALERT, "k")
+    assert (e.type, e.src, e.dport, e.proto, e.time) == ("alert", "203.0.113.80", 80, "tcp", "2026-11-29T02:10:11.123456Z")
+    assert "EXPLOIT-TEST" in e.data["payload_text"] and "VHN TEST exploit" in e.summary
+
+
+def test_eve_types_and_stats_skipped():
+    assert records.eve(EVE_DNS, "k").summary == "dns query web.corp.example"
+    assert records.eve(EVE_STATS, "k") is None
+
+
+def test_fast_line():
+    e = records.fast(FAST, "k")
+    assert (e.type, e.src, e.sport, e.dst, e.dport, e.proto) == ("fast", "203.0.113.80", 40000, "203.0.113.66", 80, "tcp")
+    assert e.data["action"] == "drop" and e.time == "2026-11-29T02:10:11.123456Z"
+
+
+@pytest.mark.parametrize(("line", "verdict"), [(FIREWALL, "allowed"), (FIREWALL_LIMIT, "limited"), (FIREWALL_IN, "inbound"),
+                                               (FIREWALL.replace(" outbound ", " spoofed "), "spoofed")])
+def test_firewall_verdicts(line: str, verdict: str):
+    e = records.firewall(line, "k", HID)
+    assert e.data["verdict"] == verdict and e.proto == "tcp" and e.dport == 80
+    assert e.time == "2026-11-29T02:10:11.123456Z"
+
+
+def test_firewall_line_of_another_honeynet_is_not_ours():
+    assert records.firewall(FIREWALL, "k", "other") is None
+
+
+def test_keystrokes_decoded_from_tty_audit():
+    e = records.syslog(TTY, "k", "web")
+    assert e.type == "keystrokes" and e.honeypot == "web"
+    assert e.data["typed"] == "uname -a\ncat /etc/shadow\nexit" and e.data["comm"] == "bash"
+
+
+def test_plain_syslog_line():
+    e = records.syslog(SYSLOG, "k", "web")
+    assert (e.type, e.summary, e.src) == ("syslog", "vhn-test: hello from web", "203.0.113.80")
+
+
+def _capture(root: Path) -> Path:
+    day = root / DAY
+    for sub in ("ids", "firewall", "syslog", "pcap"):
+        (day / sub).mkdir(parents=True)
+    (day / "ids" / "eve-outbound.json").write_text(f"{EVE_ALERT}\n{EVE_STATS}\n")
+    (day / "ids" / "eve-inbound.json").write_text(f"{EVE_DNS}\n")
+    (day / "ids" / "fast-outbound.log").write_text(FAST + "\n")
+    (day / "firewall" / "firewall.log").write_text(f"{FIREWALL}\n{FIREWALL}\n{FIREWALL_LIMIT}\n{FIREWALL_IN}\n")
+    (day / "syslog" / "web.log").write_text(f"{SYSLOG}\n{TTY}\n")
+    (day / "pcap" / f"{HID}-20261129T020000.pcap").write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(20))
+    (root / "consoles").mkdir()
+    (root / "consoles" / "web.log").write_text("console\n")
+    return root
+
+
+def test_store_ingests_every_type_tagged_and_never_twice(tmp_path: Path):
+    root = _capture(tmp_path / HID)
+    with CaptureStore(root, HID, {"203.0.113.80": "web", "203.0.113.53": "dns"}) as store:
+        assert store.ingest() == 9
+        assert store.ingest() == 0
+        assert store.counts() == {"alert": 1, "dns": 1, "fast": 1, "firewall": 4, "keystrokes": 1, "syslog": 1}
+        assert {e["honeypot"] for e in store.query(types=["firewall"])} == {"web", "dns"}
+        assert [e["type"] for e in store.query(honeypot="dns")] == ["dns", "firewall"]
+        with (root / DAY / "syslog" / "web.log").open("a") as f:
+            f.write(SYSLOG + "\n" + SYSLOG[:30])  # the same line again, then a partial one
+        assert store.ingest() == 1
+        with (root / DAY / "syslog" / "web.log").open("a") as f:
+            f.write(SYSLOG[30:] + "\n")
+        assert store.ingest() == 1
+        assert store.counts()["syslog"] == 3
+    with CaptureStore(root, HID) as again:  # a new process: cursors are in the file
+        assert again.ingest() == 0
+
+
+def test_store_since_and_follow_cursor(tmp_path: Path):
+    root = _capture(tmp_path / HID)
+    with CaptureStore(root, HID) as store:
+        store.ingest()
+        assert [e["type"] for e in store.query(since=since_time("2026-11-29T02:11:00"))] == ["syslog", "keystrokes"]
+        last = store.query()[-1]["seq"]
+        assert store.query(after=last) == []
+
+
+def test_unique_firewall_log(tmp_path: Path):
+    root = _capture(tmp_path / HID)
+    with CaptureStore(root, HID) as store:
+        store.ingest()
+    lines = (root / DAY / "firewall" / "unique.log").read_text().splitlines()[1:]
+    assert len(lines) == 2  # the two identical outbound lines and the limited one share (src, dst, tcp, 80)
+    assert sorted(line.split()[2:] for line in lines) == [["1", "203.0.113.66", "203.0.113.53", "tcp", "80"],
+                                                          ["3", "203.0.113.80", "203.0.113.66", "tcp", "80"]]
+
+
+def test_export_tarball_with_manifest(tmp_path: Path):
+    root = _capture(tmp_path / HID)
+    result = archive.export(root, HID, DAY, tmp_path / "out.tar.gz")
+    with tarfile.open(result["output"]) as tar:
+        names = tar.getnames()
+        manifest = tar.extractfile(f"{HID}-{DAY}/SHA256SUMS").read().decode().splitlines()
+        for line in manifest:
+            digest, rel = line.split("  ")
+            assert hashlib.sha256(tar.extractfile(f"{HID}-{DAY}/{rel}").read()).hexdigest() == digest
+    assert f"{HID}-{DAY}/{DAY}/pcap/{HID}-20261129T020000.pcap" in names
+    assert f"{HID}-{DAY}/consoles/web.log" in names
+    assert len(manifest) == result["files"] == 7
+    with pytest.raises(DayNotCaptured):
+        archive.export(root, HID, "2026-01-01", tmp_path / "none.tar.gz")
+
+
+def test_retention_removes_only_old_days(tmp_path: Path):
+    root = tmp_path / HID
+    for day in ("2026-10-01", "2026-11-01", "2026-11-29"):
+        (root / day).mkdir(parents=True)
+    (root / "consoles").mkdir()
+    assert archive.apply_retention(root, 7, today=date(2026, 11, 29)) == ["2026-10-01", "2026-11-01"]
+    assert sorted(p.name for p in root.iterdir()) == ["2026-11-29", "consoles"]
+
+
+def test_since_forms():
+    assert since_time("2026-11-29T02:00") == "2026-11-29T02:00:00.000000Z"
+    assert since_time("2h").endswith("Z")
+    with pytest.raises(BadTimeSpec):
+        since_time("yesterday")

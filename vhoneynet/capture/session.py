@@ -1,0 +1,94 @@
+"""Where a honeynet's captures are, and one pass of the host-side work on them: retention,
+ingestion into the local store, delivery to the collector named by the topology."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from vhoneynet.capture import archive
+from vhoneynet.capture.records import iso
+from vhoneynet.capture.store import CaptureStore, address_map
+from vhoneynet.errors import BadTimeSpec, CaptureNotFound, VhoneynetError
+from vhoneynet.topology.model import DEFAULT_STORAGE, Collect, Topology
+
+TOPOLOGY_FILE = "topology.json"  # as lifecycle saves it in the run folder
+
+
+@dataclass(frozen=True)
+class Captures:
+    """The capture folder of one honeynet and what its topology says about it (if known)."""
+
+    hid: str
+    root: Path
+    topology: dict | None
+
+    @property
+    def collect(self) -> Collect | None:
+        spec = (self.topology or {}).get("collect")
+        return Collect.model_validate(spec) if spec else None
+
+    @property
+    def retention_days(self) -> int | None:
+        return ((self.topology or {}).get("gateway") or {}).get("capture", {}).get("retention_days")
+
+    def store(self) -> CaptureStore:
+        return CaptureStore(self.root, self.hid, address_map(self.topology))
+
+
+def locate(hid: str, storage: Path = DEFAULT_STORAGE, capture_dir: Path | None = None,
+           topology: Topology | None = None) -> Captures:
+    """The captures of `hid`: from an explicit folder, the topology given, or the running honeynet's
+    saved topology (default `<storage>/captures`). Raises CaptureNotFound."""
+    saved = topology.model_dump(mode="json") if topology else _saved(storage / "honeynets" / hid / TOPOLOGY_FILE)
+    if capture_dir is None:
+        configured = ((saved or {}).get("gateway") or {}).get("capture", {}).get("directory")
+        capture_dir = Path(configured) if configured else storage / "captures"
+    root = capture_dir / hid
+    if not root.is_dir():
+        raise CaptureNotFound(hid, str(capture_dir))
+    return Captures(hid, root, saved)
+
+
+def refresh(captures: Captures, store: CaptureStore) -> dict:
+    """Retention, ingestion and delivery, once. Delivery problems are reported, never raised:
+    the events stay spooled in the store until the next pass."""
+    result: dict = {"removed_days": [], "ingested": 0, "shipped": None, "ship_error": None}
+    if captures.retention_days:
+        result["removed_days"] = archive.apply_retention(captures.root, captures.retention_days)
+    result["ingested"] = store.ingest()
+    collect = captures.collect
+    if collect is not None:
+        from vhoneynet.collect.shipper import ship
+
+        try:
+            result["shipped"] = ship(store, collect)
+        except VhoneynetError as e:
+            result["ship_error"] = str(e)
+    return result
+
+
+_AGE = re.compile(r"^(\d+)\s*([smhd])$")
+
+
+def since_time(text: str, now: datetime | None = None) -> str:
+    """`--since`: an ISO time or an age such as 15m; the store's time form. Raises BadTimeSpec."""
+    m = _AGE.match(text.strip())
+    if m:
+        seconds = int(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+        return iso((now or datetime.now(timezone.utc)) - timedelta(seconds=seconds))
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadTimeSpec(text) from None
+    return iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+
+
+def _saved(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,154 @@
+"""Commands on captured data: `events`, `export`, and `collector serve|token`. Thin: the logic is in
+vhoneynet.capture and vhoneynet.collect."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vhoneynet.cli import IdArg, JsonOpt, StorageOpt, _fail, _print_json, app, err, out
+from vhoneynet.errors import VhoneynetError
+from vhoneynet.topology.model import DEFAULT_STORAGE
+
+collector_app = typer.Typer(no_args_is_help=True, help="Central collection of many honeynets' events (PostgreSQL over HTTPS).")
+app.add_typer(collector_app, name="collector")
+
+CaptureDirOpt = Annotated[Optional[Path], typer.Option("--capture-dir", help="captures folder (default: from the honeynet's topology)")]
+TopologyOpt = Annotated[Optional[Path], typer.Option("--topology", help="topology file, when the honeynet is down")]
+DsnOpt = Annotated[str, typer.Option("--dsn", envvar="VHN_COLLECTOR_DSN", help="PostgreSQL connection string")]
+
+
+def _captures(hid: str, storage: Path, capture_dir: Path | None, topology: Path | None):
+    from vhoneynet.capture.session import locate
+
+    topo = None
+    if topology is not None:
+        from vhoneynet.topology import load
+
+        topo = load(topology)
+    return locate(hid, storage, capture_dir, topo)
+
+
+@app.command()
+def events(
+    hid: IdArg,
+    types: Annotated[Optional[list[str]], typer.Option("--type", help="event type (repeat or comma-separate): alert, flow, dns, http, tls, fast, firewall, syslog, keystrokes, control")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="ISO time or age (15m, 2h, 7d)")] = None,
+    honeypot: Annotated[Optional[str], typer.Option("--honeypot", help="only events of this honeypot")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep ingesting and print new events")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="at most this many events")] = None,
+    counts: Annotated[bool, typer.Option("--counts", help="only the number of events per type")] = False,
+    capture_dir: CaptureDirOpt = None,
+    topology: TopologyOpt = None,
+    storage: StorageOpt = DEFAULT_STORAGE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest the honeynet's captured logs into its local store (and ship them to its collector), then query."""
+    from vhoneynet.capture.session import refresh, since_time
+
+    try:
+        captures = _captures(hid, storage, capture_dir, topology)
+        wanted = [t for spec in types or [] for t in spec.split(",") if t]
+        filters = {"types": wanted, "since": since_time(since) if since else None, "honeypot": honeypot}
+        with captures.store() as store:
+            result = refresh(captures, store)
+            if result["ship_error"]:
+                err.print(f"[yellow]warning:[/] {result['ship_error']} (events stay spooled)", highlight=False)
+            if counts:
+                return _print_json(store.counts()) if as_json else _show_counts(store.counts())
+            for event in store.query(**filters, limit=limit):
+                _show_event(event, as_json)
+            if follow:
+                for event in store.follow(**filters):
+                    _show_event(event, as_json)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def _show_event(event: dict, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(event, default=str) + "\n")
+    else:
+        where = f"{event['src'] or '-'} -> {event['dst'] or '-'}" if event["src"] or event["dst"] else ""
+        out.print(f"{event['time']} {event['type']:<10} {event['honeypot'] or '-':<10} {where} {event['summary']}",
+                  highlight=False, markup=False)
+    sys.stdout.flush()
+
+
+def _show_counts(counts: dict[str, int]) -> None:
+    for kind, n in counts.items():
+        out.print(f"{kind:<12} {n}", highlight=False)
+
+
+@app.command()
+def export(
+    hid: IdArg,
+    day: Annotated[Optional[str], typer.Option("--day", help="YYYY-MM-DD (default: today, UTC)")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tarball path (default: ./<id>-<day>.tar.gz)")] = None,
+    capture_dir: CaptureDirOpt = None,
+    storage: StorageOpt = DEFAULT_STORAGE,
+    as_json: JsonOpt = False,
+) -> None:
+    """A tarball of one day's pcap, IDS, firewall, syslog and alerts plus the consoles, with a SHA-256 manifest."""
+    from datetime import datetime, timezone
+
+    from vhoneynet.capture import archive
+
+    try:
+        captures = _captures(hid, storage, capture_dir, None)
+        day = day or datetime.now(timezone.utc).date().isoformat()
+        date.fromisoformat(day)
+        with captures.store() as store:
+            store.ingest()  # also writes the day's unique firewall log
+        result = archive.export(captures.root, hid, day, output or Path(f"{hid}-{day}.tar.gz"))
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    except ValueError:
+        raise _fail(ValueError(f"--day {day!r}: expected YYYY-MM-DD")) from None
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(f"{result['output']}: {result['files']} files, sha256 {result['sha256']}", highlight=False)
+
+
+@collector_app.command("serve")
+def collector_serve(
+    dsn: DsnOpt,
+    listen: Annotated[str, typer.Option("--listen", help="address:port")] = "127.0.0.1:8443",
+    state: Annotated[Path, typer.Option("--state", help="folder of the TLS certificate and key")] = DEFAULT_STORAGE / "collector",
+) -> None:
+    """Serve the collector over HTTPS (self-signed certificate made at first start) until interrupted."""
+    from vhoneynet.collect.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    host, _, port = listen.rpartition(":")
+    try:
+        serve(dsn, host, int(port), state,
+              ready=lambda s: err.print(f"collector listening on https://{listen} (certificate {state / 'cert.pem'})"))
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@collector_app.command("token")
+def collector_token(hid: IdArg, dsn: DsnOpt, as_json: JsonOpt = False) -> None:
+    """Register honeynet HID with the collector (or give it a new token); prints the token once."""
+    from vhoneynet.collect.database import CollectorDatabase
+
+    try:
+        db = CollectorDatabase(dsn)
+        db.create_schema()
+        token = db.add_honeynet(hid)
+        db.close()
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    _print_json({"id": hid, "token": token}) if as_json else out.print(token, highlight=False)
