@@ -13,6 +13,7 @@ from vhoneynet.topology.model import Topology
 
 KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0"
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+TB_CACHE_MIB = 128  # TCG translation cache per guest (qemu defaults to 1 GiB)
 
 
 def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, overlay: Path,
@@ -32,5 +33,5 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
         address=guest.address, ns=naming.METADATA_NS, memory=guest.memory, vcpus=guest.vcpus,
         accel=accel, shared_memory=bool(filesystems), kernel=image.kernel, initrd=image.initrd,
         cmdline=KERNEL_CMDLINE, disks=disks, nics=guest.nics, filesystems=filesystems,
-        console_log=console_log, agent=guest.agent,
+        console_log=console_log, agent=guest.agent, tb_cache_mib=TB_CACHE_MIB,
     )
