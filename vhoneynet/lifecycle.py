@@ -228,7 +228,7 @@ def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progr
     run_dir = storage / "honeynets" / hid
     capture = _capture_dir(run_dir, storage, hid)
     if run_dir.exists():
-        shutil.rmtree(run_dir)
+        shutil.rmtree(run_dir, onerror=_gone_is_fine)
         removed["dirs"].append(str(run_dir))
     if not any(removed.values()):
         raise HoneynetNotFound(hid)
@@ -236,6 +236,11 @@ def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progr
         if names:
             progress(f"removed {kind}: {', '.join(names)}")
     return {"id": hid, "removed": removed, "capture_dir": str(capture)}
+
+
+def _gone_is_fine(_func, _path, exc_info) -> None:
+    if not isinstance(exc_info[1], FileNotFoundError):  # a concurrent down removed it first
+        raise exc_info[1]
 
 
 def _flush_capture(b: Backends, domain: str) -> None:

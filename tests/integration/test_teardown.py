@@ -58,7 +58,12 @@ def test_down_after_kill_9_of_up_leaves_nothing(tmp_path: Path, moment: str):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         assert leftovers(hid)[moment], "the kill came too late to test anything"
-        vhn("down", hid)
+        # two downs at once (a user and a CI cleanup racing): neither crashes, nothing is left
+        downs = [subprocess.Popen([*VHONEYNET, "down", hid], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(2)]
+        results = [(d.wait(timeout=120), d.stderr.read().decode()) for d in downs]
+        assert all(code == 0 or "no honeynet" in err for code, err in results), "\n".join(err[-3000:] for _, err in results)
+        assert any(code == 0 for code, _ in results)
         assert leftovers(hid) == NOTHING
     finally:
         if proc.poll() is None:

@@ -32,6 +32,18 @@ _STATES = {
 }
 
 
+_GONE = (libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_OPERATION_INVALID,
+         libvirt.VIR_ERR_NO_DOMAIN)
+
+
+def _ignore_gone(call, *args) -> None:
+    try:
+        call(*args)
+    except libvirt.libvirtError as e:
+        if e.get_error_code() not in _GONE:
+            raise
+
+
 @dataclass(frozen=True)
 class GuestInfo:
     """A honeynet guest as libvirt knows it."""
@@ -83,7 +95,12 @@ class Hypervisor:
         """Every vhoneynet guest (of one honeynet when `hid` is given)."""
         found = []
         for dom in self.conn.listAllDomains():
-            info = _guest_info(dom)
+            try:
+                info = _guest_info(dom)
+            except libvirt.libvirtError as e:  # removed while we looked
+                if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+                continue
             if info is not None and (hid is None or info.hid == hid):
                 found.append(info)
         return sorted(found, key=lambda g: (g.hid, g.role != "gateway", g.guest))
@@ -94,12 +111,7 @@ class Hypervisor:
         return [d.name() for d in self.conn.listAllDomains() if d.name().startswith(prefix) and _guest_info(d) is None]
 
     def remove_domain(self, name: str) -> None:
-        """Stop (hard) and undefine a domain; gone already is fine."""
-        try:
-            dom = self.conn.lookupByName(name)
-        except libvirt.libvirtError:
-            return
-        self.stop_domain(name)
+        """Stop (hard) and undefine a domain; gone already (or meanwhile) is fine."""
         flags = (
             libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
             | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
@@ -107,6 +119,9 @@ class Hypervisor:
             | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
         )
         try:
+            dom = self.conn.lookupByName(name)
+            if dom.isActive():
+                _ignore_gone(dom.destroy)
             dom.undefineFlags(flags)
         except libvirt.libvirtError as e:
             if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
@@ -197,22 +212,24 @@ class Hypervisor:
         self.conn.storagePoolLookupByName(name).refresh(0)
 
     def remove_pool(self, name: str) -> None:
-        """Delete every volume, then the pool and its folder; absent is fine."""
+        """Delete every volume, then the pool and its folder; absent is fine (also when a
+        concurrent `down` removes parts of it first)."""
         try:
             pool = self.conn.storagePoolLookupByName(name)
-        except libvirt.libvirtError:
-            return
-        if not pool.isActive():
-            pool.create(0)
-        pool.refresh(0)
-        for vol in pool.listAllVolumes():
-            vol.delete(0)
-        pool.destroy()
-        try:
-            pool.delete(0)
-        except libvirt.libvirtError:
-            pass  # a folder with files libvirt did not make: the caller removes it
-        pool.undefine()
+            if not pool.isActive():
+                pool.create(0)
+            pool.refresh(0)
+            for vol in pool.listAllVolumes():
+                _ignore_gone(vol.delete, 0)
+            _ignore_gone(pool.destroy)
+            try:
+                pool.delete(0)
+            except libvirt.libvirtError:
+                pass  # a folder with files libvirt did not make: the caller removes it
+            pool.undefine()
+        except libvirt.libvirtError as e:
+            if e.get_error_code() not in _GONE and name in self.pools(name):
+                raise  # still there: a real failure, not a concurrent removal
 
     def pools(self, prefix: str) -> list[str]:
         return [p.name() for p in self.conn.listAllStoragePools() if p.name().startswith(prefix)]
