@@ -347,3 +347,62 @@ def schema(output: Annotated[Path | None, typer.Option("-o", help="write to this
 
 # Capture and collection commands register themselves on `app`.
 import vhoneynet.cli_capture  # noqa: E402,F401
+
+
+@app.command()
+def control(
+    hid: IdArg,
+    change: Annotated[list[str] | None, typer.Argument(help="`set tcp=N udp=N icmp=N other=N window=hour`")] = None,
+    uri: UriOpt = "qemu:///system",
+    storage: StorageOpt = DEFAULT_STORAGE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Data-control counters per honeypot; `control ID set tcp=5 …` changes limits live."""
+    from vhoneynet.gateway import control as dc
+
+    try:
+        b = _backends(uri)
+        if change:
+            if change[0] != "set" or len(change) < 2:
+                raise typer.BadParameter("expected: control ID set tcp=5 [udp=N icmp=N other=N window=hour]")
+            limits = dc.set_limits(hid, b, dc.parse_changes(change[1:]), storage)
+            if not as_json:
+                out.print(f"[green]limits of {hid!r} now[/] {limits.model_dump()}")
+                return
+        result = dc.counters(hid, b, storage)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    if as_json:
+        return _print_json(result)
+    lock = " [red]LOCKED DOWN[/]" if result["lockdown"] else ""
+    table = Table("honeypot", *(f"{p} new/limited (limit)" for p in dc.PROTOCOLS),
+                  title=f"data control of {hid!r}: {result['mode']}, per {result['window']}{lock}")
+    for name, h in result["honeypots"].items():
+        table.add_row(name, *(f"{h[p]['new']}/{h[p]['limited']} ({h[p]['limit']})" for p in dc.PROTOCOLS))
+    out.print(table)
+    dropped = ", ".join(f"{v} {c['packets']}" for v, c in result["dropped"].items() if c["packets"])
+    out.print(f"  dropped packets: {dropped or 'none'}")
+
+
+@app.command()
+def lockdown(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE) -> None:
+    """Stop all outbound traffic of a honeynet at once (established sessions too)."""
+    from vhoneynet.gateway import control as dc
+
+    try:
+        took = dc.lockdown(hid, _backends(uri), storage)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    out.print(f"[red]honeynet {hid!r} locked down[/] in {took:.2f} s: nothing leaves until `vhoneynet unlock {hid}`")
+
+
+@app.command()
+def unlock(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE) -> None:
+    """Undo `lockdown`: outbound traffic is under the limits in force again."""
+    from vhoneynet.gateway import control as dc
+
+    try:
+        took = dc.unlock(hid, _backends(uri), storage)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    out.print(f"[green]honeynet {hid!r} unlocked[/] in {took:.2f} s")

@@ -134,20 +134,6 @@ class SubnetCollision(ResourceConflict):
         super().__init__(f"{field} {value} collides with {other}; choose another value")
 
 
-# --- data control ---------------------------------------------------------
-
-
-class DataControlFailed(VhoneynetError):
-    """A data-control command in the gateway failed (the ruleset is left as it was)."""
-
-    def __init__(self, hid: str, action: str, detail: str):
-        super().__init__(f"honeynet {hid!r}: cannot {action} in the gateway: {detail.strip()[-1500:]}")
-
-
-class BadLimitChange(VhoneynetError):
-    def __init__(self, change: str, problem: str):
-        super().__init__(f"{change!r}: {problem} (expected tcp=N, udp=N, icmp=N, other=N or window=second|minute|hour|day)")
-
 
 # --- capture and collection -------------------------------------------------
 
@@ -192,34 +178,16 @@ class WindowsIsoMissing(VhoneynetError):
         )
 
 
-# --- capture and collection -------------------------------------------------
+# --- data control ---------------------------------------------------------
 
 
-class CaptureNotFound(VhoneynetError):
-    def __init__(self, hid: str, where: str):
-        super().__init__(f"no captures of honeynet {hid!r} in {where} (give --capture-dir?)")
+class DataControlFailed(VhoneynetError):
+    """A data-control command in the gateway failed (the ruleset is left as it was)."""
+
+    def __init__(self, hid: str, action: str, detail: str):
+        super().__init__(f"honeynet {hid!r}: cannot {action} in the gateway: {detail.strip()[-1500:]}")
 
 
-class DayNotCaptured(VhoneynetError):
-    def __init__(self, hid: str, day: str, days: list[str]):
-        super().__init__(f"honeynet {hid!r} has no capture for {day}; days: {', '.join(days) or 'none'}")
-
-
-class BadTimeSpec(VhoneynetError):
-    def __init__(self, text: str):
-        super().__init__(f"--since {text!r}: give an ISO time (2026-01-31T12:00) or an age (30s, 15m, 2h, 7d)")
-
-
-class CollectorUnavailable(VhoneynetError):
-    def __init__(self, url: str, detail: str):
-        super().__init__(f"collector {url} cannot be reached: {detail}")
-
-
-class CollectorRefused(VhoneynetError):
-    def __init__(self, url: str, status: int, detail: str):
-        super().__init__(f"collector {url} refused the events ({status}): {detail}")
-
-
-class CollectorDatabaseError(VhoneynetError):
-    def __init__(self, dsn: str, detail: str):
-        super().__init__(f"collector database {dsn!r}: {detail}")
+class BadLimitChange(VhoneynetError):
+    def __init__(self, change: str, problem: str):
+        super().__init__(f"{change!r}: {problem} (expected tcp=N, udp=N, icmp=N, other=N or window=second|minute|hour|day)")

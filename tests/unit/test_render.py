@@ -90,8 +90,8 @@ def test_gateway_ruleset_golden(golden):
 def test_gateway_ruleset_limits_follow_topology():
     topo = loads("id: t1\ngateway:\n  data_control:\n    limits: {tcp: 5, udp: 0, window: minute}\n")
     text = ruleset(topo)
-    assert "ip protocol tcp ct state new add @limit_tcp { ip saddr limit rate over 5/minute burst 5 packets }" in text
-    assert 'ip protocol udp ct state new log prefix "vhn t1 limit udp " level info drop' in text
+    assert "add @limit_tcp { ip saddr limit rate over 5/minute burst 5 packets } goto limited_tcp" in text
+    assert 'goto limited_udp comment "limit udp 0/minute"' in text
     assert "timeout 1m" in text
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vhoneynet import naming
-from vhoneynet.gateway import capture
+from vhoneynet.gateway import capture, ips
 from vhoneynet.plan import Plan, admin_addresses
 from vhoneynet.render import render
-from vhoneynet.topology.model import Topology
+from vhoneynet.topology.model import Limits, Topology
 
 CONFIG_LABEL = "VHNGW"
 CAPTURE_TAG = "capture"
@@ -21,12 +21,19 @@ FAILED_MARK = "vhn-gateway: failed"
 STOP_COMMAND = ["/bin/sh", "/run/vhn/config/stop.sh"]
 
 _WINDOW_UNIT = {"second": "s", "minute": "m", "hour": "h", "day": "d"}
+_WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _PROTOCOL_MATCH = {
     "tcp": "ip protocol tcp ",
     "udp": "ip protocol udp ",
     "icmp": "ip protocol icmp ",
-    "other": "ip protocol != { tcp, udp, icmp } ",
+    "other": "",
 }
+
+
+_BITS = {"bit": 1 / 8, "kbit": 1000 / 8, "mbit": 1000**2 / 8, "gbit": 1000**3 / 8,
+         "bps": 1, "kbps": 1000, "mbps": 1000**2, "gbps": 1000**3}
+_BYTES = {"b": 1, "kb": 1024, "mb": 1024**2}
+MAX_ECHO_BYTES = 1500  # an echo request larger than one Ethernet frame (after reassembly) is a ping of death
 
 
 @dataclass(frozen=True)
@@ -36,16 +43,53 @@ class ProtocolLimit:
     count: int
 
 
+def rate_bytes(rate: str) -> int:
+    """Bytes per second of a topology rate such as '1mbit' or '500kbps'."""
+    number, unit = _split(rate)
+    return max(1, round(number * _BITS[unit]))
+
+
+def size_bytes(size: str) -> int:
+    """Bytes of a topology size such as '64kb'."""
+    number, unit = _split(size)
+    return number * _BYTES[unit]
+
+
+def _split(text: str) -> tuple[int, str]:
+    digits = "".join(c for c in text if c.isdigit())
+    return int(digits), text[len(digits):].strip()
+
+
+def protocol_limits(limits: Limits) -> list[ProtocolLimit]:
+    """The per-protocol limits, in the order the ruleset tests them."""
+    return [ProtocolLimit(p, _PROTOCOL_MATCH[p], getattr(limits, p)) for p in _PROTOCOL_MATCH]
+
+
+def limits_context(topo: Topology, limits: Limits | None = None) -> dict:
+    """What templates/gateway/limits.nft.j2 needs (also used for live changes)."""
+    limits = limits or topo.gateway.data_control.limits
+    return {"hid": topo.id, "limits": protocol_limits(limits), "window": limits.window,
+            "window_unit": _WINDOW_UNIT[limits.window]}
+
+
 def ruleset(topo: Topology) -> str:
     """The gateway's nftables ruleset (bridge family) for this honeynet."""
-    limits = topo.gateway.data_control.limits
+    dc = topo.gateway.data_control
+    throttle = dc.throttle
     return render(
         "gateway/ruleset.nft.j2",
-        hid=topo.id,
-        honeypots=[{"mac": naming.mac(topo.id, h.name), "address": h.address} for h in topo.honeypots],
-        limits=[ProtocolLimit(p, _PROTOCOL_MATCH[p], getattr(limits, p)) for p in _PROTOCOL_MATCH],
-        window=limits.window,
-        window_unit=_WINDOW_UNIT[limits.window],
+        honeypots=[{"name": h.name.replace("-", "_"), "mac": naming.mac(topo.id, h.name), "address": h.address}
+                   for h in topo.honeypots],
+        cidr=topo.networks.honeynet.cidr,
+        broadcast=topo.networks.honeynet.cidr.broadcast_address,
+        fence=[str(n) for n in dc.fence],
+        allow=[str(n) for n in dc.allow],
+        throttle={"rate": rate_bytes(throttle.rate), "burst": size_bytes(throttle.burst)} if throttle.enabled else None,
+        roach_motel=dc.mode == "roach-motel",
+        icmp_block=dc.icmp == "block",
+        max_echo=MAX_ECHO_BYTES,
+        ips=dc.ips.enabled,
+        **limits_context(topo),
     )
 
 
@@ -59,6 +103,18 @@ def start_script(topo: Topology, plan: Plan) -> str:
         admin_address=gateway_admin,
         capture={"pcap": topo.gateway.capture.pcap, "rotate_seconds": 3600,
                  "rotate_mb": topo.gateway.capture.rotate_mb},
+        ips=topo.gateway.data_control.ips.enabled,
+    )
+
+
+def alert_script(topo: Topology) -> str:
+    """The gateway's alert loop: firewall log lines -> /capture/<day>/alerts.jsonl."""
+    ctx = limits_context(topo)
+    return render(
+        "gateway/alerts.sh.j2",
+        honeypots=[{"name": h.name, "address": h.address} for h in topo.honeypots],
+        window_seconds=_WINDOW_SECONDS[ctx["window"]],
+        **ctx,
     )
 
 
@@ -69,4 +125,6 @@ def config_files(topo: Topology, plan: Plan) -> dict[str, str]:
         "stop.sh": render("gateway/stop.sh.j2", hid=topo.id),
         "ruleset.nft": ruleset(topo),
         **capture.config_files(topo),
+        "alerts.sh": alert_script(topo),
+        **ips.config_files(topo),
     }

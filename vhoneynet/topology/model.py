@@ -88,8 +88,48 @@ class Limits(Spec):
     window: Literal["second", "minute", "hour", "day"] = "hour"
 
 
+Rate = Annotated[str, Field(pattern=r"^[0-9]+ ?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$",
+                             description="bits (kbit, mbit, gbit) or bytes (kbps, mbps) per second")]
+Size = Annotated[str, Field(pattern=r"^[0-9]+ ?(b|kb|mb)$", description="bytes: b, kb, mb")]
+
+
+class Throttle(Spec):
+    """Outbound bandwidth of each honeypot, independent of the connection limits."""
+
+    enabled: bool = True
+    rate: Rate = "1mbit"
+    burst: Size = "64kb"
+
+
+class Ips(Spec):
+    """Suricata inline on outbound traffic (drop / replace / reject); inbound is only alerted on."""
+
+    enabled: bool = True
+    rule_files: list[Path] = Field(default_factory=list, description="extra rule files on this host, added to the curated set")
+    rules: list[str] = Field(default_factory=list, description="extra rules, one Suricata rule a line")
+    curated: bool = Field(True, description="load the curated rule set shipped with vhoneynet")
+
+
+class Alerts(Spec):
+    """Where alerts go besides <capture_dir>/<id>/<day>/alerts.jsonl (always written)."""
+
+    command: str | None = Field(None, description="host command run per alert; the alert is its stdin (JSON)")
+    webhook: str | None = Field(None, pattern=r"^https?://", description="URL that gets each alert as a JSON POST")
+
+
 class DataControl(Spec):
+    """Containment: what a compromised honeypot may still send out."""
+
+    mode: Literal["limit", "roach-motel"] = Field(
+        "limit", description="limit: count new outbound connections; roach-motel: no outbound at all"
+    )
     limits: Limits = Limits()
+    icmp: Literal["limit", "block"] = Field("limit", description="outbound ICMP counted like other protocols, or blocked")
+    throttle: Throttle = Throttle()
+    fence: list[IPv4Network] = Field(default_factory=list, description="networks honeypots may never reach")
+    allow: list[IPv4Network] = Field(default_factory=list, description="destinations exempt from counting (e.g. resolvers)")
+    ips: Ips = Ips()
+    alerts: Alerts = Alerts()
 
 
 class Capture(Spec):

@@ -46,9 +46,10 @@ ip link set mgmt up
 
 
 step=capture
-# Full packet capture of the bridge, straight onto the host's capture folder.
+# The host's capture folder: pcap, IDS logs, firewall log and alerts land there.
 mkdir -p /capture
 mount -t virtiofs capture /capture
+# Full packet capture of the bridge, straight onto the host's capture folder.
 (
 	while :; do
 		for day in "$(date -u +%F)" "$(date -u -d tomorrow +%F)"; do mkdir -p "/capture/$day/pcap"; done
@@ -56,13 +57,18 @@ mount -t virtiofs capture /capture
 	done
 ) &
 mkdir -p "/capture/$(date -u +%F)/pcap"
-tcpdump -i br0 -n -U --immediate-mode -s 0 -Z root -G 3600 -C 100 \
+# On the honeynet port, not on br0: it sees every frame a honeypot sends (also those data
+# control drops) and every frame that reaches the honeynet. tcpdump on br0 would put br0 in
+# promiscuous mode, so the bridge would clone each frame with its still unconfirmed conntrack
+# entry, and the kernel drops such packets at NFQUEUE: the inline IPS would stop everything.
+ip link set int up
+tcpdump -i int -n -U --immediate-mode -s 0 -Z root -G 3600 -C 100 \
 	-w '/capture/%Y-%m-%d/pcap/demo-%Y%m%dT%H%M%S.pcap' > /var/log/vhn-tcpdump.log 2>&1 &
 for _ in $(seq 50); do
-	grep -q "listening on br0" /var/log/vhn-tcpdump.log && break
+	grep -q "listening on int" /var/log/vhn-tcpdump.log && break
 	sleep 0.1
 done
-grep -q "listening on br0" /var/log/vhn-tcpdump.log  # no capture, no crossing
+grep -q "listening on int" /var/log/vhn-tcpdump.log  # no capture, no crossing
 say "capture running"
 
 step=logs
@@ -76,6 +82,43 @@ ip link set ext master br0
 ip link set int master br0
 ip link set ext up
 ip link set int up
+
+step=ips
+# Suricata: outbound inline on NFQUEUE 0 (fail-closed: until it runs, nothing leaves),
+# inbound passive on ext. Logs reach /capture/<day>/ids through links re-pointed each day.
+mkdir -p /run/vhn/ids
+ids_links() {
+	mkdir -p "/capture/$1/ids"
+	for f in eve-outbound.json fast-outbound.log suricata-outbound.log eve-inbound.json fast-inbound.log suricata-inbound.log; do
+		ln -sfn "/capture/$1/ids/$f" "/run/vhn/ids/$f"
+	done
+}
+ids_links "$(date -u +%F)"
+suricata -c /run/vhn/config/suricata-outbound.yaml -q 0 -k none -D --pidfile /run/vhn/suricata-outbound.pid
+suricata -c /run/vhn/config/suricata-inbound.yaml --pcap=ext -k none -D --pidfile /run/vhn/suricata-inbound.pid
+for direction in outbound inbound; do
+	for _ in $(seq 600); do
+		grep -q "Engine started" "/run/vhn/ids/suricata-$direction.log" 2>/dev/null && break
+		sleep 0.2
+	done
+	grep -q "Engine started" "/run/vhn/ids/suricata-$direction.log" || { say "suricata $direction did not start"; exit 1; }
+done
+(
+	day=$(date -u +%F)
+	while sleep 30; do
+		[ "$(date -u +%F)" = "$day" ] && continue
+		day=$(date -u +%F)
+		ids_links "$day"
+		for direction in outbound inbound; do kill -HUP "$(cat /run/vhn/suricata-$direction.pid)" 2>/dev/null || true; done
+	done
+) &
+say "ips running"
+
+step=alerts
+# Alerts from the firewall log: the first outbound connection of a honeypot (compromise
+# indicator) and a limit reached, each once per window, appended to /capture/<day>/alerts.jsonl.
+setsid /bin/bash /run/vhn/config/alerts.sh < /dev/null > /var/log/vhn-alerts.log 2>&1 &
+say "alerts running"
 
 trap - EXIT
 say "ready"

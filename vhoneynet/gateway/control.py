@@ -1,0 +1,133 @@
+"""Live data control of a running honeynet: counters, limit changes, lockdown.
+
+Everything runs in the gateway through its guest agent (`nft` reads and atomic `nft -f`
+transactions); the gateway is never restarted and conntrack is never touched, so
+established sessions survive a change. The honeynet's saved topology (run dir) records
+the limits in force, so later renders and `verify` see them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from vhoneynet.errors import BadLimitChange, DataControlFailed
+from vhoneynet.gateway.config import limits_context
+from vhoneynet.lifecycle import TOPOLOGY_FILE, Backends, execute
+from vhoneynet.render import render
+from vhoneynet.topology.model import DEFAULT_STORAGE, Limits, Topology
+
+TABLE = ("bridge", "vhn")
+PROTOCOLS = ("tcp", "udp", "icmp", "other")
+VERDICTS = ("spoofed", "lockdown", "fenced", "ping-of-death", "smurf", "icmp-blocked", "throttled", "roach-motel", "allowed")
+WINDOWS = ("second", "minute", "hour", "day")
+
+
+def saved_topology(hid: str, storage: Path = DEFAULT_STORAGE) -> Topology:
+    """The topology `up` saved for this honeynet (with the live changes since). Raises HoneynetNotFound."""
+    from vhoneynet.errors import HoneynetNotFound
+
+    path = storage / "honeynets" / hid / TOPOLOGY_FILE
+    try:
+        return Topology.model_validate_json(path.read_text())
+    except OSError:
+        raise HoneynetNotFound(hid) from None
+
+
+def nft(hid: str, b: Backends, argv: list[str], action: str, stdin: bytes | None = None) -> str:
+    """Run `nft argv…` in the gateway; raise DataControlFailed when it fails."""
+    result = execute(hid, "gateway", ["nft", *argv], b, stdin=stdin, timeout=30)
+    if result.exit_code != 0:
+        raise DataControlFailed(hid, action, result.stderr.decode(errors="replace"))
+    return result.stdout.decode(errors="replace")
+
+
+def counters(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> dict:
+    """Counters per honeypot and protocol, drops per verdict, limits in force, lockdown state."""
+    topo = saved_topology(hid, storage)
+    table = json.loads(nft(hid, b, ["-j", "list", "table", *TABLE], "read the ruleset"))["nftables"]
+    named = {o["counter"]["name"]: o["counter"] for o in table if "counter" in o}
+    chains: dict[str, dict] = {}
+    for obj in table:
+        rule = obj.get("rule")
+        if rule and rule["chain"] in VERDICTS:
+            for expr in rule["expr"]:
+                if "counter" in expr:
+                    chains[rule["chain"]] = expr["counter"]
+    sets = {o["set"]["name"]: o["set"] for o in table if "set" in o}
+    limits = topo.gateway.data_control.limits
+    honeypots = {}
+    for h in topo.honeypots:
+        key = h.name.replace("-", "_")
+        honeypots[h.name] = {
+            "address": str(h.address),
+            **{p: {"new": named.get(f"{key}_{p}_new", {}).get("packets", 0),
+                   "limited": named.get(f"{key}_{p}_limited", {}).get("packets", 0),
+                   "limit": getattr(limits, p)} for p in PROTOCOLS},
+        }
+    return {
+        "id": hid,
+        "mode": topo.gateway.data_control.mode,
+        "window": limits.window,
+        "lockdown": bool(sets.get("lockdown", {}).get("elem")),
+        "honeypots": honeypots,
+        "dropped": {v: {"packets": c["packets"], "bytes": c["bytes"]} for v, c in chains.items()},
+    }
+
+
+def parse_changes(changes: list[str]) -> dict[str, int | str]:
+    """['tcp=5', 'window=minute'] -> {'tcp': 5, 'window': 'minute'}. Raises BadLimitChange."""
+    out: dict[str, int | str] = {}
+    for change in changes:
+        key, sep, value = change.partition("=")
+        if not sep or key not in (*PROTOCOLS, "window"):
+            raise BadLimitChange(change, "unknown setting")
+        if key == "window":
+            if value not in WINDOWS:
+                raise BadLimitChange(change, "unknown window")
+            out[key] = value
+        elif not value.isdigit():
+            raise BadLimitChange(change, "not a whole number")
+        else:
+            out[key] = int(value)
+    return out
+
+
+def set_limits(hid: str, b: Backends, changes: dict[str, int | str], storage: Path = DEFAULT_STORAGE) -> Limits:
+    """Change connection limits in the running gateway in one atomic nft transaction.
+
+    The windows of the changed protocols start anew (all of them when the window changes);
+    established sessions and every other part of the ruleset are untouched. The new limits
+    are saved in the honeynet's run dir. Raises DataControlFailed, HoneynetNotFound.
+    """
+    topo = saved_topology(hid, storage)
+    old = topo.gateway.data_control.limits
+    new = old.model_copy(update=changes)
+    Limits.model_validate(new.model_dump())  # same checks as in a topology file
+    text = render("gateway/limits-update.nft.j2", window_changed=new.window != old.window,
+                  changed=[k for k, v in changes.items() if getattr(old, k) != v], **limits_context(topo, new))
+    nft(hid, b, ["-f", "-"], "change the limits", stdin=text.encode())
+    dc = topo.gateway.data_control.model_copy(update={"limits": new})
+    saved = topo.model_copy(update={"gateway": topo.gateway.model_copy(update={"data_control": dc})})
+    (storage / "honeynets" / hid / TOPOLOGY_FILE).write_text(saved.model_dump_json(indent=2))
+    return new
+
+
+def lockdown(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> float:
+    """Stop every outbound packet of the honeynet at once (established sessions too).
+
+    Returns the seconds the change took. Raises DataControlFailed, HoneynetNotFound.
+    """
+    cidr = saved_topology(hid, storage).networks.honeynet.cidr
+    started = time.monotonic()
+    nft(hid, b, ["add", "element", *TABLE, "lockdown", f"{{ {cidr} }}"], "lock down")
+    return time.monotonic() - started
+
+
+def unlock(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> float:
+    """Undo `lockdown`: data control goes back to the limits in force. Returns seconds taken."""
+    saved_topology(hid, storage)
+    started = time.monotonic()
+    nft(hid, b, ["flush", "set", *TABLE, "lockdown"], "unlock")
+    return time.monotonic() - started

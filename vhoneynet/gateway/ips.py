@@ -1,0 +1,60 @@
+"""Suricata in the gateway: inline IPS on outbound traffic, passive IDS on inbound traffic.
+
+Two processes share one rendered config shape: `outbound` reads NFQUEUE 0 (the ruleset
+queues every packet a honeypot sends there, without `bypass`: if Suricata dies, outbound
+traffic stops) and may drop, replace or reject; `inbound` reads the `ext` port through a
+BPF filter that keeps only frames no honeypot sent, and can only alert.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from vhoneynet import naming
+from vhoneynet.render import render
+from vhoneynet.topology.model import Topology
+
+CURATED_RULES = "honeynet.rules"
+CUSTOM_RULES = "custom.rules"
+DIRECTIONS = ("outbound", "inbound")
+
+
+def curated_rules() -> str:
+    """The rule set shipped with vhoneynet (vhoneynet/data/rules/honeynet.rules)."""
+    return files("vhoneynet").joinpath("data", "rules", CURATED_RULES).read_text()
+
+
+def custom_rules(topo: Topology) -> str:
+    """The topology's own rules: its rule files (read on this host) then its inline rules.
+
+    Raises OSError if a rule file cannot be read.
+    """
+    ips = topo.gateway.data_control.ips
+    parts = [f"# from {path}\n{path.read_text()}" for path in ips.rule_files]
+    if ips.rules:
+        parts.append("# inline rules of the topology\n" + "\n".join(ips.rules) + "\n")
+    return "\n".join(parts)
+
+
+def inbound_bpf(topo: Topology) -> str:
+    """A BPF filter that keeps the frames on `ext` that no honeypot sent (the inbound half)."""
+    macs = [naming.mac(topo.id, h.name) for h in topo.honeypots]
+    return " and ".join(f"not ether src {mac}" for mac in macs) or "ip"
+
+
+def config_files(topo: Topology) -> dict[str, str]:
+    """Suricata files for the gateway's config disk (empty when the IPS is disabled)."""
+    ips = topo.gateway.data_control.ips
+    if not ips.enabled:
+        return {}
+    out = {CUSTOM_RULES: custom_rules(topo)}
+    if ips.curated:
+        out[CURATED_RULES] = curated_rules()
+    for direction in DIRECTIONS:
+        out[f"suricata-{direction}.yaml"] = render(
+            "gateway/suricata.yaml.j2", hid=topo.id, direction=direction,
+            home_net=[str(h.address) for h in topo.honeypots] or [str(topo.networks.honeynet.cidr)],
+            rule_files=[f for f in (CURATED_RULES, CUSTOM_RULES) if f in out],
+            inbound_bpf=inbound_bpf(topo),
+        )
+    return out
