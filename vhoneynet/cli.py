@@ -29,6 +29,8 @@ IdArg = Annotated[str, typer.Argument(help="honeynet id")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 UriOpt = Annotated[str, typer.Option("--uri", help="libvirt URI")]
 StorageOpt = Annotated[Path, typer.Option("--storage", help="vhoneynet's storage folder")]
+ProbeOpt = Annotated[bool, typer.Option("--probe/--no-probe",
+                                        help="also wait until each honeypot's services answer an outside host")]
 _state = {"debug": False}
 
 
@@ -100,6 +102,7 @@ def up(
     topology: TopologyArg,
     timeout: Annotated[float, typer.Option(help="seconds to wait for every guest to be ready")] = 900,
     keep: Annotated[bool, typer.Option("--keep-on-failure", help="leave a failed honeynet for inspection")] = False,
+    probe: ProbeOpt = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Create and boot a honeynet; returns when every guest is ready."""
@@ -110,7 +113,7 @@ def up(
         topo = _load(topology)
         b = _backends(topo.host.uri)
         try:
-            result = lifecycle.up(topo, b, progress=_progress, timeout=timeout)
+            result = lifecycle.up(topo, b, progress=_progress, timeout=timeout, probe=probe)
         except (HoneynetExists, SubnetCollision):
             raise  # refused before anything was created: what exists belongs to another honeynet
         except (VhoneynetError, KeyboardInterrupt):
@@ -187,13 +190,14 @@ def reset(
     guests: GuestsArg = None,
     to: Annotated[str | None, typer.Option("--to", help="a checkpoint instead of the pristine image")] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the guests to be ready")] = 900,
+    probe: ProbeOpt = True,
     uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False,
 ) -> None:
     """Put honeypots back to pristine (or to a checkpoint); gateway and captures stay."""
     from vhoneynet import labs
 
     try:
-        result = labs.reset(hid, _backends(uri), guests, to, storage, progress=_progress, timeout=timeout)
+        result = labs.reset(hid, _backends(uri), guests, to, storage, progress=_progress, timeout=timeout, probe=probe)
     except VhoneynetError as e:
         raise _fail(e) from None
     if as_json:

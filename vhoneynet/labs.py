@@ -51,8 +51,10 @@ CHECKPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None = None,
-          storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet, timeout: float = 900) -> dict:
-    """Put honeypots (default: all) back to pristine, or to checkpoint `to`, and wait until ready.
+          storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet, timeout: float = 900,
+          probe: bool = True) -> dict:
+    """Put honeypots (default: all) back to pristine, or to checkpoint `to`, and wait until ready
+    (with `probe`: until their services answer from the internet side, as after `up`).
 
     Raises HoneynetNotFound, GuestNotFound, CheckpointNotFound, GuestNotReady.
     Returns per guest: the disk revert time and the time until ready (seconds).
@@ -88,7 +90,7 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
         list(pool.map(revert, targets))
     images = {g.image: b.images.get(g.image) for g in targets if not g.image.startswith("file:")}
-    probes = guest_probes(topo, p, {k: v for k, v in images.items() if v is not None})
+    probes = guest_probes(topo, p, {k: v for k, v in images.items() if v is not None}) if probe else {}
     waiting = time.monotonic() - started
     with probing(topo, p, b) as source:
         ready = wait_ready(hid, watches, b, progress, timeout, {n: probes.get(n, []) for n in watches}, source)

@@ -66,8 +66,9 @@ class Backends:
 # --- up --------------------------------------------------------------------
 
 
-def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600) -> dict:
-    """Create and boot the honeynet; return its status once every guest is ready.
+def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600, probe: bool = True) -> dict:
+    """Create and boot the honeynet; return its status once every guest is ready (and, with
+    `probe`, once every honeypot's services answer from the internet side).
 
     Raises HoneynetExists, ResourceConflict, ImageBuildFailed, GuestNotReady, ….
     Whatever was created before a failure carries the honeynet id, so `down` removes it.
@@ -76,8 +77,8 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     p = plan(topo)
     run_dir = topo.run_dir
     with host_lock(topo.host.storage):  # check and reserve in one step: concurrent `up`s see each other
-        _check_free(topo, p, b)
         check_neighbours(topo, saved_topologies(topo.host.storage))
+        _check_free(topo, p, b)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / TOPOLOGY_FILE).write_text(topo.model_dump_json(indent=2))
     images = {name: b.images.ensure(name, progress=progress) for name in p.images}
@@ -108,7 +109,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         list(pool.map(b.hv.start_domain, xmls.values()))
     booting = time.monotonic()
     with probing(topo, p, b) as source:
-        wait_ready(topo.id, watches, b, progress, timeout, guest_probes(topo, p, images), source)
+        wait_ready(topo.id, watches, b, progress, timeout, guest_probes(topo, p, images) if probe else None, source)
     result = status(topo.id, b, topo.host.storage)
     result["timings"] = {  # seconds: image builds, orchestration (everything but images and boot), guest boot
         "images": round(images_done - started, 2),

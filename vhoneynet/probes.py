@@ -7,13 +7,11 @@ namespace on the internet bridge — the topology's first outside host, or a tem
 (`vhn-<id>-probe`) removed again afterwards — so the probe takes the attacker's path through
 the gateway and the host itself never speaks into the honeynet.
 
-`python -m vhoneynet.probes KIND ADDRESS PORT` is that client (standard library only).
+The client is vhoneynet/probe_client.py (standard library only, so it starts fast).
 """
 
 from __future__ import annotations
 
-import socket
-import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,7 +27,7 @@ from vhoneynet.topology.model import Topology
 PROBE_HOST = "probe"
 PROBE_VETH_INDEX = 99
 BANNER_SERVICES = {"ssh", "smtp", "mysql", "ftp", "pop3", "imap"}
-ATTEMPT_SECONDS = 3.0
+ATTEMPT_SECONDS = 3.0  # one try of a client; see probe_client.py
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class Probe:
     port: int
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "vhoneynet.probes", self.kind, self.address, str(self.port)]
+        return [sys.executable, "-m", "vhoneynet.probe_client", self.kind, self.address, str(self.port)]
 
     def __str__(self) -> str:
         return f"{self.service} {self.address}:{self.port}"
@@ -109,48 +107,3 @@ def probe_source(hid: str, outside: list[str], net, ext_bridge: str, free: IPv4I
     finally:
         net.delete_netns(ns)
         net.delete_link(veth)
-
-
-# --- the client, run inside the namespace ------------------------------------
-
-
-def _dns(address: str, port: int) -> bool:
-    query = struct.pack(">HHHHHH", 0x5648, 0x0100, 1, 0, 0, 0) + b"\x00" + struct.pack(">HH", 2, 1)  # . NS
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(ATTEMPT_SECONDS)
-        s.sendto(query, (address, port))
-        reply, _ = s.recvfrom(4096)
-    return reply[:2] == query[:2] and bool(reply[2] & 0x80)  # same id, a response
-
-
-def _http(address: str, port: int) -> bool:
-    with socket.create_connection((address, port), ATTEMPT_SECONDS) as s:
-        s.settimeout(ATTEMPT_SECONDS)
-        s.sendall(f"GET / HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
-        return s.recv(16).startswith(b"HTTP/")
-
-
-def _banner(address: str, port: int) -> bool:
-    with socket.create_connection((address, port), ATTEMPT_SECONDS) as s:
-        s.settimeout(ATTEMPT_SECONDS)
-        return bool(s.recv(64))
-
-
-def _connect(address: str, port: int) -> bool:
-    with socket.create_connection((address, port), ATTEMPT_SECONDS):
-        return True
-
-
-CLIENTS = {"dns": _dns, "http": _http, "banner": _banner, "connect": _connect}
-
-
-def main(argv: list[str]) -> int:
-    kind, address, port = argv
-    try:
-        return 0 if CLIENTS[kind](address, int(port)) else 1
-    except OSError:
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

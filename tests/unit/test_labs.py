@@ -11,7 +11,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from tests.conftest import REPO
-from vhoneynet import graph, probes
+from vhoneynet import graph, probe_client, probes
 from vhoneynet.backend.disks import qcow2_backing_file
 from vhoneynet.errors import HoneynetExists, SubnetCollision, VhoneynetError
 from vhoneynet.images import Service
@@ -98,17 +98,17 @@ def tcp_server():
 def test_probe_clients_against_real_sockets(tcp_server):
     port, reply = tcp_server
     reply["data"] = b"SSH-2.0-OpenSSH_9.2\r\n"
-    assert probes.main(["banner", "127.0.0.1", str(port)]) == 0
-    assert probes.main(["connect", "127.0.0.1", str(port)]) == 0
+    assert probe_client.main(["banner", "127.0.0.1", str(port)]) == 0
+    assert probe_client.main(["connect", "127.0.0.1", str(port)]) == 0
     reply["data"] = b"HTTP/1.1 200 OK\r\n\r\n"
-    assert probes.main(["http", "127.0.0.1", str(port)]) == 0
+    assert probe_client.main(["http", "127.0.0.1", str(port)]) == 0
     reply["data"] = b""
-    assert probes.main(["banner", "127.0.0.1", str(port)]) == 1  # closed without a banner
+    assert probe_client.main(["banner", "127.0.0.1", str(port)]) == 1  # closed without a banner
     free = socket.socket()
     free.bind(("127.0.0.1", 0))
     closed_port = free.getsockname()[1]
     free.close()
-    assert probes.main(["connect", "127.0.0.1", str(closed_port)]) == 1
+    assert probe_client.main(["connect", "127.0.0.1", str(closed_port)]) == 1
 
 
 def test_dns_probe_wants_a_response():
@@ -121,7 +121,7 @@ def test_dns_probe_wants_a_response():
 
     threading.Thread(target=answer, daemon=True).start()
     try:
-        assert probes.main(["dns", "127.0.0.1", str(server.getsockname()[1])]) == 0
+        assert probe_client.main(["dns", "127.0.0.1", str(server.getsockname()[1])]) == 0
     finally:
         server.close()
 
