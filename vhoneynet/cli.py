@@ -410,3 +410,25 @@ def unlock(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEF
     except VhoneynetError as e:
         raise _fail(e) from None
     out.print(f"[green]honeynet {hid!r} unlocked[/] in {took:.2f} s")
+
+
+@app.command()
+def verify(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False) -> None:
+    """Prove every data-control layer on the running honeynet; exits 1 when one fails."""
+    from vhoneynet.gateway import verify as v
+
+    try:
+        results = v.verify(hid, _backends(uri), storage)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    failed = any(r.verdict == "fail" for r in results)
+    if as_json:
+        _print_json({"id": hid, "ok": not failed, "layers": v.as_dicts(results)})
+    else:
+        table = Table("layer", "sent", "arrived", "limit", "verdict", "detail", title=f"data control of {hid!r}")
+        for r in results:
+            colour = {"pass": "green", "fail": "red"}.get(r.verdict, "yellow")
+            table.add_row(r.layer, str(r.sent), str(r.arrived), str(r.limit), f"[{colour}]{r.verdict}[/]", r.detail)
+        out.print(table)
+    if failed:
+        raise typer.Exit(1)

@@ -191,3 +191,8 @@ class DataControlFailed(VhoneynetError):
 class BadLimitChange(VhoneynetError):
     def __init__(self, change: str, problem: str):
         super().__init__(f"{change!r}: {problem} (expected tcp=N, udp=N, icmp=N, other=N or window=second|minute|hour|day)")
+
+
+class VerifyUnavailable(VhoneynetError):
+    def __init__(self, hid: str, reason: str):
+        super().__init__(f"cannot verify honeynet {hid!r}: {reason}")

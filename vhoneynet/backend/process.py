@@ -27,3 +27,9 @@ def run_in_netns(netns: str, argv: list[str], stdin: bytes | None = None,
                  timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run argv inside a network namespace (an outside host); output captured, never raises on exit code."""
     return subprocess.run(["ip", "netns", "exec", netns, *argv], input=stdin, capture_output=True, timeout=timeout)
+
+
+def spawn(argv: list[str], netns: str | None = None) -> subprocess.Popen[str]:
+    """Start argv in the background (in `netns` if given); stdout is a text pipe. The caller waits or kills it."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    return subprocess.Popen([*prefix, *argv], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

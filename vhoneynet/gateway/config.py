@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vhoneynet import naming
+from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway import capture, ips
 from vhoneynet.plan import Plan, admin_addresses
 from vhoneynet.render import render
@@ -109,9 +110,16 @@ def start_script(topo: Topology, plan: Plan) -> str:
 
 def alert_script(topo: Topology) -> str:
     """The gateway's alert loop: firewall log lines -> /capture/<day>/alerts.jsonl."""
+    from vhoneynet.gateway.verify import verify_addresses
+
     ctx = limits_context(topo)
+    try:
+        probe = verify_addresses(topo)[0]
+    except VerifyUnavailable:
+        probe = None
     return render(
         "gateway/alerts.sh.j2",
+        probe=probe,
         honeypots=[{"name": h.name, "address": h.address} for h in topo.honeypots],
         window_seconds=_WINDOW_SECONDS[ctx["window"]],
         **ctx,

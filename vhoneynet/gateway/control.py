@@ -20,7 +20,7 @@ from vhoneynet.topology.model import DEFAULT_STORAGE, Limits, Topology
 
 TABLE = ("bridge", "vhn")
 PROTOCOLS = ("tcp", "udp", "icmp", "other")
-VERDICTS = ("spoofed", "lockdown", "fenced", "ping-of-death", "smurf", "icmp-blocked", "throttled", "roach-motel", "allowed")
+VERDICTS = ("spoofed", "lockdown", "invalid", "fenced", "ping-of-death", "smurf", "icmp-blocked", "throttled", "roach-motel", "allowed")
 WINDOWS = ("second", "minute", "hour", "day")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib.resources import files
 
 from vhoneynet import naming
+from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.render import render
 from vhoneynet.topology.model import Topology
 
@@ -42,6 +43,17 @@ def inbound_bpf(topo: Topology) -> str:
     return " and ".join(f"not ether src {mac}" for mac in macs) or "ip"
 
 
+def home_net(topo: Topology) -> list[str]:
+    """Suricata's $HOME_NET: the honeypots, plus the address `vhoneynet verify` probes from."""
+    from vhoneynet.gateway.verify import verify_addresses
+
+    try:
+        probe = [str(verify_addresses(topo)[0])]
+    except VerifyUnavailable:
+        probe = []
+    return [str(h.address) for h in topo.honeypots] + probe or [str(topo.networks.honeynet.cidr)]
+
+
 def config_files(topo: Topology) -> dict[str, str]:
     """Suricata files for the gateway's config disk (empty when the IPS is disabled)."""
     ips = topo.gateway.data_control.ips
@@ -53,7 +65,7 @@ def config_files(topo: Topology) -> dict[str, str]:
     for direction in DIRECTIONS:
         out[f"suricata-{direction}.yaml"] = render(
             "gateway/suricata.yaml.j2", hid=topo.id, direction=direction,
-            home_net=[str(h.address) for h in topo.honeypots] or [str(topo.networks.honeynet.cidr)],
+            home_net=home_net(topo),
             rule_files=[f for f in (CURATED_RULES, CUSTOM_RULES) if f in out],
             inbound_bpf=inbound_bpf(topo),
         )

@@ -1,0 +1,208 @@
+"""Data control end to end: real floods, spoofing and exploits through the real gateway under TCG.
+
+Shares the session honeynet (xdist group "honeynet"; tcp limit 3, udp 20, icmp 50 per hour,
+throttle 1 mbit). Traffic goes only to the test's own outside host or verify's own sink; every
+flood is bounded in count and time. Tests that break something put it back in `finally`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.conftest import Honeynet, in_netns, leftovers, vhn
+
+pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow, pytest.mark.xdist_group("honeynet")]
+
+ATTACKER = "203.0.113.66"
+FLOOD = r"""
+import json, socket, struct, sys, time
+dst = sys.argv[1]
+out = {}
+# SYN flood: 200 SYNs from distinct source ports (raw socket; the kernel adds the IP header)
+def csum(data):
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data)); s = (s >> 16) + (s & 0xFFFF)
+    return ~(s + (s >> 16)) & 0xFFFF
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+pseudo = socket.inet_aton(sys.argv[2]) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, 20)
+for i in range(200):
+    seg = struct.pack("!HHIIBBHHH", 20000 + i, 7100, i, 0, 5 << 4, 0x02, 1024, 0, 0)
+    raw.sendto(seg[:16] + struct.pack("!H", csum(pseudo + seg)) + seg[18:], (dst, 0))
+out["syn"] = 200
+# UDP flood: 200 datagrams to 200 ports (200 new flows)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(200):
+    u.sendto(b"x" * 64, (dst, 7200 + i))
+out["udp"] = 200
+# ICMP flood: 200 echo requests with 200 identifiers (200 new flows)
+ic = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+for i in range(200):
+    body = struct.pack("!BBHHH", 8, 0, 0, 0x5000 + i, 1) + b"VHN-ICMP-FLOOD"
+    ic.sendto(body[:2] + struct.pack("!H", csum(body)) + body[4:], (dst, 0))
+out["icmp"] = 200
+# port scan: connect() to 40 ports, 0.5 s each at most
+for port in range(7300, 7340):
+    c = socket.socket(); c.settimeout(0.5)
+    try: c.connect((dst, port))
+    except OSError: pass
+    c.close()
+out["scan"] = 40
+print(json.dumps(out))
+"""
+
+
+def _capture(ns: str, seconds: int, path: str) -> subprocess.Popen:
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, "timeout", str(seconds), "tcpdump", "-i", "eth0", "-n", "-U",
+                             "-w", path, "not arp"], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    proc.stderr.readline()  # "listening on eth0"
+    return proc
+
+
+def _count(path: str, bpf: str, field: str = "") -> list[str]:
+    r = subprocess.run(["tcpdump", "-r", path, "-n", "-tt", bpf], capture_output=True, text=True)
+    return [ln for ln in r.stdout.splitlines() if field in ln]
+
+
+def test_floods_and_port_scan_from_a_honeypot_stay_within_the_limits(honeynet: Honeynet, tmp_path):
+    pcap = str(tmp_path / "attacker.pcap")
+    cap = _capture(honeynet.netns("attacker"), 90, pcap)
+    try:
+        r = honeynet.exec("web", "python3", "-c", FLOOD, ATTACKER, "203.0.113.80", timeout=90)
+        assert r.returncode == 0, r.stderr
+        time.sleep(2)
+    finally:
+        cap.terminate()
+        cap.wait(10)
+    src = "src host 203.0.113.80"
+    syn_flows = {ln.split()[2] for ln in _count(pcap, f"{src} and tcp[tcpflags] & tcp-syn != 0 and dst port 7100")}
+    udp_flows = {ln.split()[4] for ln in _count(pcap, f"{src} and udp and dst portrange 7200-7399")}
+    icmp = _count(pcap, f"{src} and icmp[icmptype] == icmp-echo")
+    scan = {ln.split()[4] for ln in _count(pcap, f"{src} and tcp[tcpflags] & tcp-syn != 0 and dst portrange 7300-7339")}
+    assert len(syn_flows) + len(scan) <= 3, (syn_flows, scan)  # tcp limit 3 for the whole window
+    assert len(udp_flows) <= 20, udp_flows
+    assert len(icmp) <= 50, len(icmp)
+    total = sum(int(ln.split("length ")[-1]) for ln in _count(pcap, src) if "length " in ln)
+    assert total <= 125_000 * 60 + 65_536, total  # never more than the 1 mbit throttle allows
+    # inbound still works while the honeypot is over every limit
+    ok = in_netns(honeynet.netns("attacker"), "curl", "-sS", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
+                  "http://203.0.113.80/")
+    assert ok.stdout == "200", ok.stderr
+    # the compromise indicator and the limit reached are alerts, written by the gateway
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    alerts_file = honeynet.capture / honeynet.hid / day / "alerts.jsonl"
+    deadline = time.monotonic() + 20
+    kinds: set[str] = set()
+    while time.monotonic() < deadline and not {"compromise", "limit-reached"} <= kinds:
+        if alerts_file.exists():
+            kinds = {a["kind"] for a in map(json.loads, alerts_file.read_text().splitlines()) if a["honeypot"] == "web"}
+        time.sleep(1)
+    assert {"compromise", "limit-reached"} <= kinds, kinds
+
+
+def test_control_shows_counters_and_changes_limits_live(honeynet: Honeynet):
+    before = json.loads(vhn("control", honeynet.hid, "--json").stdout)
+    assert before["honeypots"]["web"]["tcp"]["limit"] == 3
+    assert before["honeypots"]["web"]["udp"]["new"] >= 1
+    try:
+        vhn("control", honeynet.hid, "set", "udp=7")
+        after = json.loads(vhn("control", honeynet.hid, "--json").stdout)
+        assert after["honeypots"]["web"]["udp"]["limit"] == 7
+        assert after["honeypots"]["web"]["udp"]["new"] >= before["honeypots"]["web"]["udp"]["new"]  # counters kept
+        bad = vhn("control", honeynet.hid, "set", "udp=lots", check=False)
+        assert bad.returncode == 1 and "whole number" in bad.stderr.decode()
+    finally:
+        vhn("control", honeynet.hid, "set", "udp=20")
+
+
+LOCKDOWN_SENDER = r"""
+import socket, sys, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.time() + float(sys.argv[2])
+i = 0
+while time.time() < end:
+    u.sendto(b"tick %d" % i, (sys.argv[1], 7400)); i += 1; time.sleep(0.02)
+"""
+
+
+def test_lockdown_stops_outbound_within_a_second_and_unlock_restores_it(honeynet: Honeynet, tmp_path):
+    from vhoneynet.gateway import control
+    from vhoneynet.lifecycle import Backends
+
+    b = Backends.for_host()
+    pcap = str(tmp_path / "lock.pcap")
+    cap = _capture(honeynet.netns("attacker"), 60, pcap)
+    sender = subprocess.Popen(["python3", "-m", "vhoneynet", "exec", honeynet.hid, "dns", "--timeout", "40", "--",
+                               "python3", "-c", LOCKDOWN_SENDER, ATTACKER, "12"])
+    try:
+        time.sleep(5)
+        locked_at = time.time()
+        took = control.lockdown(honeynet.hid, b)
+        time.sleep(3)
+        assert json.loads(vhn("control", honeynet.hid, "--json").stdout)["lockdown"] is True
+        control.unlock(honeynet.hid, b)
+        sender.wait(60)
+        time.sleep(1)
+    finally:
+        control.unlock(honeynet.hid, b)
+        sender.kill()
+        cap.terminate()
+        cap.wait(10)
+    stamps = [float(ln.split()[0]) for ln in _count(pcap, "udp and dst port 7400")]
+    before = [t for t in stamps if t < locked_at]
+    during = [t for t in stamps if locked_at + 1.0 < t < locked_at + 3]
+    assert before, "nothing crossed before the lockdown"
+    assert took < 1.0, took
+    assert not during, f"{len(during)} packets crossed more than 1 s after lockdown"
+    assert max(t for t in stamps if t < locked_at + 3) - locked_at < 1.0
+    assert any(t > locked_at + 3 for t in stamps), "nothing crossed after unlock"
+
+
+def test_stopped_gateway_lets_nothing_cross(honeynet: Honeynet):
+    domain = f"vhn-{honeynet.hid}-gateway"
+    subprocess.run(["virsh", "-c", "qemu:///system", "suspend", domain], check=True, capture_output=True)
+    try:
+        inbound = in_netns(honeynet.netns("attacker"), "curl", "-sS", "-m", "5", "http://203.0.113.80/")
+        ping = in_netns(honeynet.netns("attacker"), "ping", "-c", "3", "-W", "1", "203.0.113.53")
+        assert inbound.returncode != 0 and " 0 received" in ping.stdout, (inbound, ping.stdout)
+    finally:
+        subprocess.run(["virsh", "-c", "qemu:///system", "resume", domain], capture_output=True)
+    again = in_netns(honeynet.netns("attacker"), "curl", "-sS", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
+                     "http://203.0.113.80/")
+    assert again.stdout == "200", again.stderr
+
+
+def test_rendered_ruleset_and_suricata_config_pass_their_validators_in_the_gateway(honeynet: Honeynet):
+    nft = honeynet.exec("gateway", "nft", "-c", "-f", "/run/vhn/config/ruleset.nft")
+    assert nft.returncode == 0, nft.stderr
+    for direction, mode in (("outbound", ["-q", "0"]), ("inbound", ["--pcap=ext"])):
+        r = honeynet.exec("gateway", "suricata", "-T", "-c", f"/run/vhn/config/suricata-{direction}.yaml", *mode,
+                          "-l", "/tmp", timeout=180)
+        assert r.returncode == 0, r.stdout.decode()[-2000:] + r.stderr.decode()[-2000:]
+
+
+def test_verify_passes_when_healthy_and_fails_when_the_ruleset_is_flushed(honeynet: Honeynet):
+    healthy = vhn("verify", honeynet.hid, "--json", check=False, timeout=300)
+    report = json.loads(healthy.stdout)
+    assert healthy.returncode == 0 and report["ok"], json.dumps(report, indent=1)
+    verdicts = {layer["layer"]: layer["verdict"] for layer in report["layers"]}
+    assert set(verdicts.values()) == {"pass"}, verdicts
+    assert not any(leftovers(honeynet.hid)[k] for k in ("nft",))
+    assert not [n for n in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout.split()
+                if n.startswith(f"vhn-{honeynet.hid}-v")]
+    r = honeynet.exec("gateway", "nft", "flush", "ruleset")
+    assert r.returncode == 0
+    try:
+        broken = vhn("verify", honeynet.hid, "--json", check=False, timeout=300)
+        report = json.loads(broken.stdout)
+        failed = {layer["layer"] for layer in report["layers"] if layer["verdict"] == "fail"}
+        assert broken.returncode == 1 and not report["ok"]
+        assert "anti-spoofing: source address" in failed and "inline IPS: drop" in failed, failed
+        assert "anti-spoofing: host (nwfilter)" not in failed  # the host's layer holds on its own
+    finally:
+        for f in ("ruleset.nft", "capture.nft"):
+            honeynet.exec("gateway", "nft", "-f", f"/run/vhn/config/{f}")

@@ -1,0 +1,107 @@
+"""Data control rendering and parsing: ruleset variants, live-change transaction, IPS config, verify addresses."""
+
+from __future__ import annotations
+
+import pytest
+from ruamel.yaml import YAML
+
+from vhoneynet.errors import BadLimitChange
+from vhoneynet.gateway import ips
+from vhoneynet.gateway.config import config_files, limits_context, rate_bytes, ruleset, size_bytes
+from vhoneynet.gateway.control import parse_changes
+from vhoneynet.gateway.verify import verify_addresses
+from vhoneynet.plan import plan
+from vhoneynet.render import render
+from vhoneynet.topology import loads
+
+BASE = "id: t1\nhoneypots: [{name: web, image: linux-web, address: 203.0.113.80}]\n"
+
+
+def topo(data_control: str = ""):
+    return loads(BASE + ("gateway:\n  data_control:\n" + data_control if data_control else ""))
+
+
+def test_defaults_follow_the_honeynet_project():
+    dc = topo().gateway.data_control
+    assert (dc.limits.tcp, dc.limits.udp, dc.limits.icmp, dc.limits.other, dc.limits.window) == (20, 20, 50, 10, "hour")
+    assert dc.mode == "limit" and dc.icmp == "limit" and dc.ips.enabled and dc.throttle.rate == "1mbit"
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1mbit", 125000), ("8kbit", 1000), ("2mbps", 2000000), ("100 bit", 12)])
+def test_rates_are_bytes_per_second(text, expected):
+    assert rate_bytes(text) == expected
+
+
+def test_sizes_are_bytes():
+    assert size_bytes("64kb") == 65536 and size_bytes("1mb") == 1048576 and size_bytes("10b") == 10
+
+
+def test_every_layer_in_the_default_ruleset_in_order():
+    text = ruleset(topo())
+    order = ["goto spoofed", "@lockdown goto lockdown", "ct state invalid", "@fence goto fenced", "jump icmp_policy",
+             "update @throttle { ip saddr limit rate over 125000 bytes/second burst 65536 bytes }",
+             "ct state new jump new_flow", "queue num 0"]
+    positions = [text.index(s) for s in order]
+    assert positions == sorted(positions)
+    assert "bypass" not in text  # fail-closed
+    assert "icmp type echo-request ip length > 1500 goto ping-of-death" in text
+    assert "ip daddr { 255.255.255.255, 203.0.113.255 } goto smurf" in text
+    assert 'counter web_tcp_new' in text and '203.0.113.80 : "web_tcp_new"' in text
+
+
+def test_roach_motel_icmp_block_fence_allow_and_no_ips():
+    text = ruleset(topo("    mode: roach-motel\n    icmp: block\n    fence: [192.0.2.0/24]\n"
+                        "    allow: [198.51.100.53/32]\n    ips: {enabled: false}\n    throttle: {enabled: false}\n"))
+    assert "ct state new goto roach-motel" in text and "jump new_flow" not in text.split("chain outbound")[1]
+    assert "ct state new goto icmp-blocked" in text
+    assert "elements = { 192.0.2.0/24 }" in text and "elements = { 198.51.100.53/32 }" in text
+    assert "queue" not in text and "update @throttle" not in text
+
+
+def test_ips_files_only_when_enabled_and_home_net_has_the_verify_probe():
+    t = topo("    ips: {rules: ['drop tcp any any -> any 6667 (msg:\"irc\"; sid:1;)']}\n")
+    files = config_files(t, plan(t))
+    conf = YAML(typ="safe").load(files["suricata-outbound.yaml"])
+    assert conf["vars"]["address-groups"]["HOME_NET"] == "[203.0.113.80,203.0.113.254]"
+    assert conf["rule-files"] == ["honeynet.rules", "custom.rules"]
+    assert conf["nfq"]["fail-open"] is False
+    assert "sid:1" in files["custom.rules"] and "sid:9100001" in files["honeynet.rules"]
+    assert ips.inbound_bpf(t).startswith("not ether src 52:54:00:")
+    off = topo("    ips: {enabled: false}\n")
+    assert not any(name.startswith("suricata") for name in config_files(off, plan(off)))
+
+
+def test_live_change_is_one_transaction_that_keeps_other_state():
+    t = topo()
+    new = t.gateway.data_control.limits.model_copy(update={"tcp": 5})
+    text = render("gateway/limits-update.nft.j2", window_changed=False, changed=["tcp"], **limits_context(t, new))
+    assert "flush set bridge vhn limit_tcp" in text and "flush set bridge vhn limit_udp" not in text
+    assert "delete table" not in text and "delete set" not in text
+    assert "limit rate over 5/hour burst 5 packets" in text
+    window = render("gateway/limits-update.nft.j2", window_changed=True, changed=["window"],
+                    **limits_context(t, new.model_copy(update={"window": "minute"})))
+    assert "delete set bridge vhn limit_udp" in window and "timeout 1m" in window
+
+
+def test_limit_changes_are_parsed_strictly():
+    assert parse_changes(["tcp=5", "window=minute"]) == {"tcp": 5, "window": "minute"}
+    for bad in ("tcp", "tcp=-1", "foo=1", "window=week"):
+        with pytest.raises(BadLimitChange):
+            parse_changes([bad])
+
+
+def test_verify_addresses_are_free_and_distinct():
+    t = topo()
+    probe, sink, spoofed = verify_addresses(t)
+    assert len({probe, sink, spoofed}) == 3
+    assert str(probe) == "203.0.113.254" and all(a != t.honeypots[0].address for a in (probe, sink, spoofed))
+
+
+def test_alert_loop_is_valid_bash_and_ignores_the_verify_probe(tmp_path):
+    import subprocess
+
+    t = topo()
+    script = tmp_path / "alerts.sh"
+    script.write_text(config_files(t, plan(t))["alerts.sh"])
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert "203.0.113.254) echo verify" in script.read_text()

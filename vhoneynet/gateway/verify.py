@@ -1,0 +1,201 @@
+"""`vhoneynet verify`: prove each data-control layer on the running honeynet.
+
+A probe namespace plugged into the honeynet bridge plays a compromised honeypot: for the
+run, its address and MAC (reserved per topology, see `verify_addresses`) join the
+gateway's honeypot set, so the gateway treats it like any honeypot. It sends bounded
+probe traffic to a sink namespace on the internet side, which counts what arrives. The
+host's anti-spoofing layer (libvirt nwfilter) is probed from inside a real honeypot, and
+counted on the gateway's honeynet tap, before the gateway could drop anything. Both
+namespaces and the probe's ruleset entries are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from importlib.resources import files
+from ipaddress import IPv4Address, IPv4Interface
+
+from vhoneynet import naming
+from vhoneynet.backend.process import run_in_netns, spawn
+from vhoneynet.errors import AgentUnavailable, DataControlFailed, VerifyUnavailable
+from vhoneynet.gateway.config import rate_bytes, size_bytes
+from vhoneynet.gateway.control import TABLE, nft, saved_topology
+from vhoneynet.lifecycle import Backends, execute
+from vhoneynet.plan import plan
+from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
+
+PROBE, SINK = "vprobe", "vsink"
+PROBE_VETH, SINK_VETH = 99, 98  # outside hosts use veth indexes 0..98 at most
+PORTS = {"limits": 7001, "spoofed-ip": 7002, "spoofed-mac": 7003, "throttle": 7004, "ips": 7005,
+         "host-spoofed-ip": 7006, "host-spoofed-mac": 7007}
+MARKER = "VHN-EXPLOIT-TEST"
+
+
+@dataclass
+class LayerResult:
+    layer: str
+    sent: int
+    arrived: int
+    limit: int
+    verdict: str  # pass | fail | skipped
+    detail: str = ""
+
+
+def verify_addresses(topo: Topology) -> tuple[IPv4Address, IPv4Address, IPv4Address]:
+    """(probe, sink, spoofed): the three highest free addresses of the honeynet subnet."""
+    net = topo.networks.honeynet
+    used = {h.address for h in topo.honeypots} | {o.address for o in topo.outside}
+    used |= {a for a in (net.router, net.resolver) if a is not None}
+    free = [a for a in reversed(list(net.cidr.hosts())) if a not in used]
+    if len(free) < 3:
+        raise VerifyUnavailable(topo.id, f"no three free addresses left in {net.cidr}")
+    return free[0], free[1], free[2]
+
+
+def _script(name: str) -> str:
+    return files("vhoneynet").joinpath("data", "probes", name).read_text()
+
+
+def verify(hid: str, b: Backends, storage=DEFAULT_STORAGE) -> list[LayerResult]:
+    """Run every probe against the running honeynet; one result per layer.
+
+    Raises VerifyUnavailable (no isolated internet side), DataControlFailed, HoneynetNotFound.
+    """
+    topo = saved_topology(hid, storage)
+    if topo.networks.internet.mode != "isolated":
+        raise VerifyUnavailable(hid, "verify needs an isolated internet side (its sink is plugged in there)")
+    p = plan(topo)
+    dc = topo.gateway.data_control
+    probe, sink, spoofed = verify_addresses(topo)
+    prefix = topo.networks.honeynet.cidr.prefixlen
+    probe_mac, sink_mac = naming.mac(hid, PROBE), naming.mac(hid, SINK)
+    probe_ns, sink_ns = naming.netns(hid, PROBE), naming.netns(hid, SINK)
+    probe_veth, sink_veth = naming.veth(hid, PROBE_VETH), naming.veth(hid, SINK_VETH)
+    limit = 0 if dc.mode == "roach-motel" else dc.limits.tcp
+    throttle_rate = rate_bytes(dc.throttle.rate)
+    sent_cfg = {
+        "iface": "eth0", "mac": probe_mac, "address": str(probe), "sink": str(sink), "sink_mac": sink_mac,
+        "broadcast": str(topo.networks.honeynet.cidr.broadcast_address), "ports": PORTS, "marker": MARKER,
+        "spoof_address": str(spoofed), "limit": limit,
+        "throttle_pace": min(4_000_000, 4 * throttle_rate),
+        "probes": ["spoofed-ip", "spoofed-mac", "ping-of-death", "smurf", "ips", "limits", "throttle"],
+    }
+    element = f"{{ {probe_mac} . {probe} }}"
+    try:
+        b.net.add_outside_host(sink_ns, p.bridge("ext").name, sink_veth, IPv4Interface(f"{sink}/{prefix}"), mac=sink_mac)
+        b.net.add_outside_host(probe_ns, p.bridge("int").name, probe_veth, IPv4Interface(f"{probe}/{prefix}"),
+                               mac=probe_mac)
+        nft(hid, b, ["add", "element", *TABLE, "honeypots", element], "admit the verify probe")
+        seconds = 30 + limit
+        counter = _counter(sink_ns, "eth0", seconds, probe_mac, [str(probe), str(spoofed)], sent_cfg)
+        sent = json.loads(run_in_netns(probe_ns, ["python3", "-c", _script("sender.py"), json.dumps(sent_cfg)],
+                                       timeout=seconds).stdout or b"{}")
+        host = _host_layer(topo, p, b, sent_cfg, spoofed)
+        arrived = _finish(counter, seconds)
+    finally:
+        _cleanup(hid, b, element, probe, (probe_ns, sink_ns), (probe_veth, sink_veth))
+    return _verdicts(topo, sent, arrived, host, limit, throttle_rate)
+
+
+def _counter(ns: str | None, iface: str, seconds: float, probe_mac: str, sources: list[str], cfg: dict):
+    args = {"iface": iface, "seconds": seconds, "probe_mac": probe_mac, "addresses": sources,
+            "ports": PORTS, "marker": MARKER, "listen": PORTS["ips"] if ns else 0, "broadcast": cfg["broadcast"]}
+    proc = spawn(["python3", "-c", _script("sink.py"), json.dumps(args)], ns)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # "ready": the raw socket is bound
+    return proc
+
+
+def _finish(proc, seconds: float) -> dict:
+    out, _ = proc.communicate(timeout=seconds + 30)
+    return json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+
+
+def _host_layer(topo: Topology, p, b: Backends, cfg: dict, spoofed: IPv4Address) -> dict | None:
+    """Spoofed frames sent from inside a honeypot, counted on the gateway's honeynet tap."""
+    pot = next((h for h in topo.honeypots if h.agent), None)
+    if pot is None:
+        return None
+    tap = next(n.tap for n in p.gateway.nics if n.role == "int")
+    counter = _counter(None, tap, 20, "", [str(spoofed), str(pot.address)], cfg)
+    pot_cfg = {**cfg, "mac": naming.mac(topo.id, pot.name), "address": str(pot.address),
+               "ports": {"spoofed-ip": PORTS["host-spoofed-ip"], "spoofed-mac": PORTS["host-spoofed-mac"]},
+               "probes": ["spoofed-ip", "spoofed-mac"]}
+    try:
+        result = execute(topo.id, pot.name, ["python3", "-c", _script("sender.py"), json.dumps(pot_cfg)], b, timeout=60)
+        sent = json.loads(result.stdout or b"{}") if result.exit_code == 0 else {}
+    except AgentUnavailable:
+        sent = {}
+    if not sent:
+        counter.terminate()  # nothing to wait for
+    at_gateway = _finish(counter, 20)
+    return {"honeypot": pot.name, "sent": sum(sent.values()) if sent else 0,
+            "arrived": at_gateway.get("host-spoofed-ip", 0) + at_gateway.get("host-spoofed-mac", 0)}
+
+
+def _cleanup(hid: str, b: Backends, element: str, probe: IPv4Address, namespaces, veths) -> None:
+    for argv in (["delete", "element", *TABLE, "honeypots", element],
+                 *(["delete", "element", *TABLE, s, f"{{ {probe} }}"]
+                   for s in ("limit_tcp", "limit_udp", "limit_icmp", "limit_other", "throttle"))):
+        try:
+            nft(hid, b, argv, "remove the verify probe")
+        except (DataControlFailed, AgentUnavailable):
+            pass  # not there (never added, or expired)
+    for ns in namespaces:
+        b.net.delete_netns(ns)
+    for veth in veths:
+        b.net.delete_link(veth)
+
+
+def _verdicts(topo: Topology, sent: dict, arrived: dict, host: dict | None, limit: int, rate: int) -> list[LayerResult]:
+    dc = topo.gateway.data_control
+
+    def zero(layer: str, sent_n: int, got: int, detail: str = "") -> LayerResult:
+        ok = sent_n > 0 and got == 0
+        return LayerResult(layer, sent_n, got, 0, "pass" if ok else "fail", detail if sent_n else "nothing was sent")
+
+    out = [
+        zero("anti-spoofing: source address", sent.get("spoofed-ip", 0), arrived.get("spoofed-ip", 0)),
+        zero("anti-spoofing: source MAC", sent.get("spoofed-mac", 0), arrived.get("spoofed-mac", 0)),
+    ]
+    if host is None:
+        out.append(LayerResult("anti-spoofing: host (nwfilter)", 0, 0, 0, "skipped", "no honeypot with an agent"))
+    else:
+        out.append(zero("anti-spoofing: host (nwfilter)", host["sent"], host["arrived"],
+                        f"from {host['honeypot']}, counted at the gateway's honeynet port"))
+    out += [
+        zero("icmp: ping of death", sent.get("ping-of-death", 0), arrived.get("pod", 0)),
+        zero("icmp: smurf", sent.get("smurf", 0), arrived.get("smurf", 0)),
+    ]
+    syn = arrived.get("syn", 0)
+    attempts = sent.get("limits", 0)
+    if dc.mode == "roach-motel":
+        ok = attempts > 0 and syn == 0
+    else:
+        ok = 0 < syn <= limit  # at least one passes (the probe works), never more than the limit
+    out.append(LayerResult(f"connection limit: tcp ({dc.mode})", attempts, syn, limit, "pass" if ok else "fail",
+                           "new connections that reached the sink"))
+    if dc.throttle.enabled:
+        seconds = sent.get("throttle_seconds", 0)
+        allowed = int(rate * (seconds + 1) + size_bytes(dc.throttle.burst))
+        got = arrived.get("bytes", 0)
+        ok = 0 < got <= allowed
+        out.append(LayerResult("bandwidth throttle", sent.get("throttle", 0), got, allowed, "pass" if ok else "fail",
+                               f"bytes in {seconds:.1f} s at {dc.throttle.rate}"))
+    else:
+        out.append(LayerResult("bandwidth throttle", 0, 0, 0, "skipped", "throttle disabled"))
+    if dc.ips.enabled and dc.mode != "roach-motel" and limit > 0:
+        got = arrived.get("marker_stream", 0) + arrived.get("marker_raw", 0)
+        clean = arrived.get("clean_stream", 0)
+        ok = got == 0 and clean > 0
+        detail = "exploit marker dropped, clean connection passed" if ok else (
+            f"{got} exploit markers arrived" if got else "clean traffic did not pass the IPS")
+        out.append(LayerResult("inline IPS: drop", sent.get("ips", 0), got, 0, "pass" if ok else "fail", detail))
+    else:
+        out.append(LayerResult("inline IPS: drop", 0, 0, 0, "skipped", "IPS disabled or no outbound connection allowed"))
+    return out
+
+
+def as_dicts(results: list[LayerResult]) -> list[dict]:
+    return [asdict(r) for r in results]
