@@ -38,7 +38,7 @@ def _captures(hid: str, storage: Path, capture_dir: Path | None, topology: Path 
 @app.command()
 def events(
     hid: IdArg,
-    types: Annotated[Optional[list[str]], typer.Option("--type", help="event type (repeat or comma-separate): alert, flow, dns, http, tls, fast, firewall, syslog, keystrokes, control")] = None,
+    types: Annotated[Optional[list[str]], typer.Option("--type", help="event type (repeat or comma-separate): alert, flow, dns, http, tls, drop, fast, firewall, syslog, command, keystrokes, control")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="ISO time or age (15m, 2h, 7d)")] = None,
     honeypot: Annotated[Optional[str], typer.Option("--honeypot", help="only events of this honeypot")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep ingesting and print new events")] = False,

@@ -24,7 +24,6 @@ class GuestFile:
     path: str
     content: str
     mode: str = "0644"
-    append: bool = False
 
 
 def documents(topo: Topology, pot: Honeypot) -> dict[str, str]:
@@ -33,6 +32,8 @@ def documents(topo: Topology, pot: Honeypot) -> dict[str, str]:
     files = [*_capture_files(topo), *files]
     user_data = render(
         "cloudinit/user-data.j2",
+        boot_commands=[f"[ ! -x {AUDIT_SCRIPT} ] || {AUDIT_SCRIPT}"],
+        capture_commands=[f"sysctl -q -p {CAPTURE_SYSCTL}", AUDIT_SCRIPT, "systemctl restart rsyslog"],
         hostname=pot.name,
         domain=topo.networks.honeynet.domain,
         files=files,
@@ -58,16 +59,16 @@ def _resolvers(topo: Topology) -> list:
     return [h.address for h in topo.honeypots if h.image == "linux-dns"][:1]
 
 
-# Linux honeypots' logins through these PAM services get their keystrokes audited.
-TTY_AUDIT_SERVICES = ("sshd", "login", "su")
+AUDIT_SCRIPT = "/usr/local/sbin/vhn-audit-commands"
+CAPTURE_SYSCTL = "/etc/sysctl.d/90-vhn-capture.conf"
 
 
 def _capture_files(topo: Topology) -> list[GuestFile]:
-    """Syslog to the honeynet's log sink, and keystroke audit of interactive sessions."""
+    """Syslog to the honeynet's log sink, and kernel audit of every command run in a login session."""
     forward = render("cloudinit/rsyslog/forward.conf.j2", loghost=topo.networks.honeynet.log_sink)
-    tty_audit = render("cloudinit/pam-tty-audit.j2")
     return [GuestFile("/etc/rsyslog.d/90-vhn-loghost.conf", forward),
-            *(GuestFile(f"/etc/pam.d/{service}", tty_audit, append=True) for service in TTY_AUDIT_SERVICES)]
+            GuestFile(CAPTURE_SYSCTL, render("cloudinit/sysctl-capture.conf.j2")),
+            GuestFile(AUDIT_SCRIPT, render("cloudinit/audit-commands.py.j2"), mode="0755")]
 
 
 def _recipe_extras(topo: Topology, pot: Honeypot) -> tuple[list[GuestFile], list[str]]:

@@ -40,6 +40,8 @@ TYPED = b"uname -a\rcat /etc/shadow\r\x1b[Aexit\r"
 TTY = ("2026-11-29T02:11:00.000000+00:00 203.0.113.80 web kernel: [  120.5] audit: type=1124 "
        f"audit(1764382260.123:57): pid=812 uid=0 auid=0 ses=2 major=136 minor=0 comm=\"bash\" data={TYPED.hex().upper()}")
 SYSLOG = "2026-11-29T02:11:01.500000+00:00 203.0.113.80 web vhn-test: hello from web"
+EXECVE = ("2026-11-29T02:11:02.000000+00:00 203.0.113.80 web kernel: audit: type=1309 audit(1795918971.459:65): "
+          f"argc=4 a0=\"cat\" a1=\"/etc/shadow\" a2={b'/tmp/a b'.hex().upper()} a3_len=6 a3[0]=\"abc\" a3[1]=\"def\"")
 
 
 def test_eve_alert_keeps_payload_and_addresses():
@@ -77,6 +79,12 @@ def test_keystrokes_decoded_from_tty_audit():
     assert e.data["typed"] == "uname -a\ncat /etc/shadow\nexit" and e.data["comm"] == "bash"
 
 
+def test_commands_from_execve_audit_records():
+    e = records.syslog(EXECVE, "k", "web")
+    assert e.type == "command" and e.data["argv"] == ["cat", "/etc/shadow", "/tmp/a b", "abcdef"]
+    assert e.summary == "cat /etc/shadow /tmp/a b abcdef" and e.time == "2026-11-29T02:11:02.000000Z"
+
+
 def test_plain_syslog_line():
     e = records.syslog(SYSLOG, "k", "web")
     assert (e.type, e.summary, e.src) == ("syslog", "vhn-test: hello from web", "203.0.113.80")
@@ -90,7 +98,7 @@ def _capture(root: Path) -> Path:
     (day / "ids" / "eve-inbound.json").write_text(f"{EVE_DNS}\n")
     (day / "ids" / "fast-outbound.log").write_text(FAST + "\n")
     (day / "firewall" / "firewall.log").write_text(f"{FIREWALL}\n{FIREWALL}\n{FIREWALL_LIMIT}\n{FIREWALL_IN}\n")
-    (day / "syslog" / "web.log").write_text(f"{SYSLOG}\n{TTY}\n")
+    (day / "syslog" / "web.log").write_text(f"{SYSLOG}\n{TTY}\n{EXECVE}\n")
     (day / "pcap" / f"{HID}-20261129T020000.pcap").write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(20))
     (root / "consoles").mkdir()
     (root / "consoles" / "web.log").write_text("console\n")
@@ -100,9 +108,10 @@ def _capture(root: Path) -> Path:
 def test_store_ingests_every_type_tagged_and_never_twice(tmp_path: Path):
     root = _capture(tmp_path / HID)
     with CaptureStore(root, HID, {"203.0.113.80": "web", "203.0.113.53": "dns"}) as store:
-        assert store.ingest() == 9
+        assert store.ingest() == 10
         assert store.ingest() == 0
-        assert store.counts() == {"alert": 1, "dns": 1, "fast": 1, "firewall": 4, "keystrokes": 1, "syslog": 1}
+        assert store.counts() == {"alert": 1, "command": 1, "dns": 1, "fast": 1, "firewall": 4, "keystrokes": 1,
+                                  "syslog": 1}
         assert {e["honeypot"] for e in store.query(types=["firewall"])} == {"web", "dns"}
         assert [e["type"] for e in store.query(honeypot="dns")] == ["dns", "firewall"]
         with (root / DAY / "syslog" / "web.log").open("a") as f:
@@ -120,7 +129,7 @@ def test_store_since_and_follow_cursor(tmp_path: Path):
     root = _capture(tmp_path / HID)
     with CaptureStore(root, HID) as store:
         store.ingest()
-        assert [e["type"] for e in store.query(since=since_time("2026-11-29T02:11:00"))] == ["syslog", "keystrokes"]
+        assert [e["type"] for e in store.query(since=since_time("2026-11-29T02:11:00"))] == ["syslog", "keystrokes", "command"]
         last = store.query()[-1]["seq"]
         assert store.query(after=last) == []
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 EVE_TYPES = ("alert", "flow", "dns", "http", "tls", "drop", "anomaly", "fileinfo", "ssh", "smtp")
-TYPES = (*EVE_TYPES, "fast", "firewall", "syslog", "keystrokes", "control", "unparsed")
+TYPES = (*EVE_TYPES, "fast", "firewall", "syslog", "command", "keystrokes", "control", "unparsed")
 
 # Firewall log prefixes ("vhn <id> <rule> ") and the verdict each one stands for.
 VERDICTS = {
@@ -22,7 +22,8 @@ VERDICTS = {
     "fence": "fenced", "fenced": "fenced", "lockdown": "blocked", "roach": "blocked",
     "icmp": "blocked", "throttle": "throttled", "count": "counted", "allow": "allowed",
 }
-AUDIT_TTY = 1124
+AUDIT_TTY = 1124  # pam_tty_audit's keystroke records
+AUDIT_EXECVE = 1309  # arguments of a program started (execve audit rule)
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,8 @@ _TTY_FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
 
 
 def syslog(line: str, key: str, honeypot: str) -> Event | None:
-    """One line of a honeypot's syslog file (`<time> <ip> <host> <tag> <msg>`); kernel audit TTY
-    records (pam_tty_audit) become `keystrokes` events with the typed text decoded."""
+    """One line of a honeypot's syslog file (`<time> <ip> <host> <tag> <msg>`). Kernel audit EXECVE
+    records become `command` events (argv decoded), TTY records `keystrokes` (typed text decoded)."""
     parts = line.rstrip("\n").split(" ", 3)
     if len(parts) < 4:
         return None
@@ -153,8 +154,25 @@ def syslog(line: str, key: str, honeypot: str) -> Event | None:
                      data={"typed": typed, "uid": fields.get("uid"), "auid": fields.get("auid"),
                            "ses": fields.get("ses"), "comm": fields.get("comm"), "host": host,
                            "audit_serial": int(audit["serial"])})
+    if audit and int(audit["type"]) == AUDIT_EXECVE:
+        argv = _argv(audit["body"])
+        return Event(key, parse_time(stamp), "command", " ".join(argv), src=address, honeypot=honeypot,
+                     data={"argv": argv, "host": host, "audit_serial": int(audit["serial"])})
     return Event(key, parse_time(stamp), "syslog", message, src=address, honeypot=honeypot,
                  data={"host": host})
+
+
+_ARG = re.compile(r'\ba(\d+)(?:\[(\d+)\])?=("[^"]*"|[0-9A-Fa-f]+)(?=\s|$)')
+
+
+def _argv(body: str) -> list[str]:
+    """argv of an EXECVE record: quoted text, or hex when an argument has spaces or odd bytes;
+    long arguments come in pieces a1[0], a1[1], ..."""
+    pieces: dict[int, list[tuple[int, str]]] = {}
+    for index, part, value in _ARG.findall(body):
+        text = value[1:-1] if value.startswith('"') else _printable(bytes.fromhex(value))
+        pieces.setdefault(int(index), []).append((int(part or 0), text))
+    return ["".join(text for _, text in sorted(pieces[i])) for i in sorted(pieces)]
 
 
 def control(line: str, key: str) -> Event | None:

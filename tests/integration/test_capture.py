@@ -1,0 +1,147 @@
+"""Data capture end to end on the shared honeynet: inbound and outbound traffic, an alerting
+payload, a syslog line and shell commands run over ssh all end up in the local event store
+(and in PostgreSQL through the collector), tagged with the honeynet id and the honeypot."""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration import postgres
+from tests.integration.conftest import Honeynet, in_netns, vhn
+
+pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow, pytest.mark.xdist_group("honeynet")]
+WEB, ATTACKER = "203.0.113.80", "203.0.113.66"
+LISTEN_PORT = 8099
+
+
+def events(honeynet: Honeynet, *args: str) -> list[dict]:
+    out = vhn("events", honeynet.hid, "--json", *args).stdout.decode()
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def wait_for(honeynet: Honeynet, check, what: str, timeout: float = 180) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in events(honeynet) if check(e)]
+        if found or time.monotonic() > deadline:
+            assert found, f"no {what} event after {timeout} s"
+            return found
+        time.sleep(3)
+
+
+@pytest.fixture(scope="module")
+def traffic(honeynet: Honeynet, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Generate one of each captured layer once; the tests below look for them."""
+    marker = f"vhn{time.time_ns() % 10**9}"
+    # inbound: the attacker fetches the web page
+    r = in_netns(honeynet.netns("attacker"), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://{WEB}/")
+    assert r.stdout == "200", r
+    # outbound with an alerting payload: the web honeypot sends the IPS's test exploit marker out
+    listener = subprocess.Popen(["ip", "netns", "exec", honeynet.netns("attacker"), "timeout", "20", "nc", "-l", "-p",
+                                 str(LISTEN_PORT)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        honeynet.sh("web", f"printf 'hello\\nVHN-EXPLOIT-TEST {marker}\\n' | timeout 10 nc -q 2 {ATTACKER} {LISTEN_PORT}", timeout=30)
+    finally:
+        listener.kill()
+        listener.wait()
+    # a syslog line
+    assert honeynet.exec("web", "logger", "-t", "vhn-test", f"syslog {marker}").returncode == 0
+    # shell commands typed over ssh (key login as root; the key is put there for the test)
+    keydir = tmp_path_factory.mktemp("ssh")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keydir / "id")], check=True)
+    pub = (keydir / "id.pub").read_text().strip()
+    assert honeynet.sh("web", f"install -d -m 700 /root/.ssh && echo '{pub}' >> /root/.ssh/authorized_keys").returncode == 0
+    typed = f"ls -d / /tmp/typed-{marker}; echo done-{marker}\nexit\n"
+    r = subprocess.run(["ip", "netns", "exec", honeynet.netns("attacker"), "ssh", "-tt", "-i", str(keydir / "id"),
+                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                        f"root@{WEB}"], input=typed, capture_output=True, text=True, timeout=120)
+    assert f"done-{marker}" in r.stdout, r.stdout + r.stderr
+    return {"marker": marker}
+
+
+def test_syslog_of_the_honeypot_is_captured(honeynet: Honeynet, traffic: dict):
+    found = wait_for(honeynet, lambda e: e["type"] == "syslog" and f"syslog {traffic['marker']}" in e["summary"], "syslog")
+    assert found[0]["honeypot"] == "web"
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    assert f"syslog {traffic['marker']}" in (honeynet.capture / honeynet.hid / day / "syslog" / "web.log").read_text()
+
+
+def test_commands_run_over_ssh_are_captured(honeynet: Honeynet, traffic: dict):
+    found = wait_for(honeynet, lambda e: e["type"] == "command" and f"/tmp/typed-{traffic['marker']}" in e["data"]["argv"],
+                     "command")
+    assert found[0]["honeypot"] == "web" and found[0]["data"]["argv"][:2] == ["ls", "-d"]
+
+
+def test_firewall_log_has_inbound_and_outbound_with_verdicts(honeynet: Honeynet, traffic: dict):
+    fw = wait_for(honeynet, lambda e: e["type"] == "firewall" and e["dst"] == ATTACKER and e["dport"] == LISTEN_PORT,
+                  "outbound firewall")
+    assert fw[0]["data"]["verdict"] == "allowed" and fw[0]["honeypot"] == "web"
+    inbound = [e for e in events(honeynet, "--type", "firewall") if e["src"] == ATTACKER and e["dst"] == WEB]
+    assert inbound and inbound[0]["data"]["verdict"] == "inbound"
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    unique = (honeynet.capture / honeynet.hid / day / "firewall" / "unique.log").read_text().splitlines()
+    assert any(line.split()[3:] == [WEB, ATTACKER, "tcp", str(LISTEN_PORT)] for line in unique), unique
+    assert len(unique) == len(set(tuple(line.split()[3:]) for line in unique))
+
+
+def test_ids_alert_with_payload_and_fast_line(honeynet: Honeynet, traffic: dict):
+    if not glob.glob(str(honeynet.capture / honeynet.hid / "*" / "ids" / "eve*.json")):
+        pytest.skip("the gateway writes no EVE log (inline IPS not enabled in this build)")
+    alert = wait_for(honeynet, lambda e: e["type"] == "alert" and "VHN-EXPLOIT-TEST" in e["data"].get("payload_text", ""),
+                     "IDS alert")
+    assert alert[0]["honeypot"] == "web"
+    wait_for(honeynet, lambda e: e["type"] == "fast" and e["dst"] == ATTACKER, "fast.log alert")
+    assert events(honeynet, "--type", "flow"), "EVE flow records"
+
+
+def test_events_filters_and_export(honeynet: Honeynet, traffic: dict, tmp_path: Path):
+    wait_for(honeynet, lambda e: e["type"] == "syslog" and traffic["marker"] in e["summary"], "syslog")
+    assert {e["honeypot"] for e in events(honeynet, "--honeypot", "web")} == {"web"}
+    assert {e["type"] for e in events(honeynet, "--type", "syslog,command", "--since", "1h")} <= {"syslog", "command"}
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    out = tmp_path / "export.tar.gz"
+    result = json.loads(vhn("export", honeynet.hid, "--day", day, "-o", str(out), "--json").stdout)
+    listing = subprocess.run(["tar", "-tzf", str(out)], capture_output=True, text=True, check=True).stdout.split()
+    assert result["files"] > 3
+    for part in ("/pcap/", "/firewall/firewall.log", "/syslog/web.log", "/consoles/gateway.log", "/SHA256SUMS"):
+        assert any(part in name for name in listing), part
+    subprocess.run(["tar", "-xzf", str(out), "-C", str(tmp_path)], check=True)
+    check = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=tmp_path / f"{honeynet.hid}-{day}")
+    assert check.returncode == 0
+
+
+@pytest.mark.skipif(not postgres.available(), reason="needs PostgreSQL")
+def test_events_reach_postgresql_tagged_with_the_id(honeynet: Honeynet, traffic: dict, tmp_path: Path):
+    import psycopg
+
+    from tests.integration.test_collector import Collector
+
+    wait_for(honeynet, lambda e: e["type"] == "command", "command")
+    with postgres.cluster() as dsn:
+        collector = Collector(dsn, tmp_path / "collector")
+        collector.start()
+        try:
+            topo = json.loads(honeynet.topology.read_text())
+            topo["collect"] = {"url": collector.url, "token": collector.token(honeynet.hid),
+                               "ca": str(tmp_path / "collector" / "cert.pem")}
+            shipping = tmp_path / "topology.json"
+            shipping.write_text(json.dumps(topo))
+            local = {}
+            for e in events(honeynet, "--topology", str(shipping)):
+                local[e["type"]] = local.get(e["type"], 0) + 1
+        finally:
+            collector.stop()
+        with psycopg.connect(dsn) as conn:
+            remote = dict(conn.execute("SELECT type, COUNT(*) FROM vhn_events WHERE honeynet = %s GROUP BY type",
+                                       (honeynet.hid,)).fetchall())
+            others = conn.execute("SELECT COUNT(*) FROM vhn_events WHERE honeynet <> %s", (honeynet.hid,)).fetchone()[0]
+    assert {"syslog", "command", "firewall"} <= set(remote)
+    assert remote == local and others == 0
