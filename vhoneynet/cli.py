@@ -432,7 +432,3 @@ def verify(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEF
         out.print(table)
     if failed:
         raise typer.Exit(1)
-
-
-# Capture and collection commands register themselves on `app`.
-import vhoneynet.cli_capture  # noqa: E402,F401

@@ -196,36 +196,3 @@ class BadLimitChange(VhoneynetError):
 class VerifyUnavailable(VhoneynetError):
     def __init__(self, hid: str, reason: str):
         super().__init__(f"cannot verify honeynet {hid!r}: {reason}")
-
-
-# --- capture and collection -------------------------------------------------
-
-
-class CaptureNotFound(VhoneynetError):
-    def __init__(self, hid: str, where: str):
-        super().__init__(f"no captures of honeynet {hid!r} in {where} (give --capture-dir?)")
-
-
-class DayNotCaptured(VhoneynetError):
-    def __init__(self, hid: str, day: str, days: list[str]):
-        super().__init__(f"honeynet {hid!r} has no capture for {day}; days: {', '.join(days) or 'none'}")
-
-
-class BadTimeSpec(VhoneynetError):
-    def __init__(self, text: str):
-        super().__init__(f"--since {text!r}: give an ISO time (2026-01-31T12:00) or an age (30s, 15m, 2h, 7d)")
-
-
-class CollectorUnavailable(VhoneynetError):
-    def __init__(self, url: str, detail: str):
-        super().__init__(f"collector {url} cannot be reached: {detail}")
-
-
-class CollectorRefused(VhoneynetError):
-    def __init__(self, url: str, status: int, detail: str):
-        super().__init__(f"collector {url} refused the events ({status}): {detail}")
-
-
-class CollectorDatabaseError(VhoneynetError):
-    def __init__(self, dsn: str, detail: str):
-        super().__init__(f"collector database {dsn!r}: {detail}")

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from vhoneynet import naming
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway import capture, ips
-from vhoneynet.gateway import capture
 from vhoneynet.plan import Plan, admin_addresses
 from vhoneynet.render import render
 from vhoneynet.topology.model import Limits, Topology
@@ -133,7 +132,6 @@ def config_files(topo: Topology, plan: Plan) -> dict[str, str]:
         "start.sh": start_script(topo, plan),
         "stop.sh": render("gateway/stop.sh.j2", hid=topo.id),
         "ruleset.nft": ruleset(topo),
-        **capture.config_files(topo),
         **capture.config_files(topo),
         "alerts.sh": alert_script(topo),
         **ips.config_files(topo),

@@ -64,13 +64,6 @@ class Honeynet(Spec):
     @property
     def log_sink(self) -> IPv4Address:
         return self.loghost or self.cidr.broadcast_address - 1
-    loghost: IPv4Address | None = Field(
-        None, description="syslog sink inside the gateway the honeypots send to (default: the subnet's last usable address)"
-    )
-
-    @property
-    def log_sink(self) -> IPv4Address:
-        return self.loghost or self.cidr.broadcast_address - 1
 
 
 class Admin(Spec):
@@ -152,21 +145,6 @@ class Collect(Spec):
     url: str = Field(pattern=r"^https://", description="collector URL, e.g. https://collector.example:8443")
     token: str = Field(min_length=16, description="this honeynet's credential, from `vhoneynet collector token`")
     ca: Path | None = Field(None, description="CA or self-signed certificate of the collector (default: system CAs)")
-    hpfeeds: str | None = Field(None, pattern=r"^[^:]+:[0-9]+$", description="also publish to this hpfeeds broker (host:port)")
-    hpfeeds_ident: str | None = None
-    hpfeeds_secret: str | None = None
-    rotate_mb: int = Field(100, ge=1, description="a pcap file is rotated hourly or at this size, whichever comes first")
-
-
-class Collect(Spec):
-    """A central collector (`vhoneynet collector serve`) this honeynet ships its events to."""
-
-    url: str = Field(pattern=r"^https://", description="collector URL, e.g. https://collector.example:8443")
-    token: str = Field(min_length=16, description="this honeynet's credential, from `vhoneynet collector token`")
-    ca: Path | None = Field(None, description="CA or self-signed certificate of the collector (default: system CAs)")
-    hpfeeds: str | None = Field(None, pattern=r"^[^:]+:[0-9]+$", description="also publish to this hpfeeds broker (host:port)")
-    hpfeeds_ident: str | None = None
-    hpfeeds_secret: str | None = None
 
 
 class Gateway(Spec):
