@@ -432,3 +432,30 @@ def verify(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEF
         out.print(table)
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def alerts(
+    hid: IdArg,
+    follow: Annotated[bool, typer.Option("--follow", help="keep running; deliver each new alert to the topology's hook")] = False,
+    storage: StorageOpt = DEFAULT_STORAGE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Data-control alerts (compromise, limit reached) the gateway wrote for a honeynet."""
+    from vhoneynet.gateway import alerts as al
+    from vhoneynet.gateway.control import saved_topology
+
+    try:
+        topo = saved_topology(hid, storage)
+    except VhoneynetError as e:
+        raise _fail(e) from None
+    if follow:
+        al.follow(topo, log=lambda line: err.print(line, highlight=False))
+        return
+    found = al.read_all(topo.capture_dir / hid)
+    if as_json:
+        return _print_json(found)
+    table = Table("time", "kind", "honeypot", "destination", "protocol", "port", "limit", title=f"alerts of {hid!r}")
+    for a in found:
+        table.add_row(*(str(a.get(k, "")) for k in ("time", "kind", "honeypot", "destination", "protocol", "port", "limit")))
+    out.print(table)

@@ -28,6 +28,7 @@ from vhoneynet.errors import (
     HoneynetNotFound,
     ResourceConflict,
 )
+from vhoneynet.gateway import alerts
 from vhoneynet.gateway import config as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
@@ -105,16 +106,19 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     xmls = {g.name: _prepare_guest(topo, p, g, images[g.image], accel, disks, consoles, b) for g in p.guests}
     watches = {g.name: ConsoleWatch.from_now(consoles / f"{g.name}.log", g.role) for g in p.guests}
     progress(f"starting {len(p.guests)} guests")
+    starting = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(p.guests)) as pool:
         list(pool.map(b.hv.start_domain, xmls.values()))
     booting = time.monotonic()
     with probing(topo, p, b) as source:
         wait_ready(topo.id, watches, b, progress, timeout, guest_probes(topo, p, images) if probe else None, source)
+    alerts.start_follower(topo)  # delivers data-control alerts to the topology's hook, if any
     result = status(topo.id, b, topo.host.storage)
     result["timings"] = {  # seconds: image builds, orchestration (everything but images and boot), guest boot
         "images": round(images_done - started, 2),
         "orchestration": round(booting - images_done, 2),
         "boot": round(time.monotonic() - booting, 2),
+        "domain_start": round(booting - starting, 2),  # part of orchestration: libvirt starting the qemu processes
     }
     return result
 
@@ -228,6 +232,7 @@ def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progr
         removed["nft"].append(naming.nft_table(hid))
     run_dir = storage / "honeynets" / hid
     capture = _capture_dir(run_dir, storage, hid)
+    alerts.stop_follower(run_dir)
     if run_dir.exists():
         shutil.rmtree(run_dir, onerror=_gone_is_fine)
         removed["dirs"].append(str(run_dir))

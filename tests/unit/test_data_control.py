@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from ruamel.yaml import YAML
 
@@ -105,3 +107,26 @@ def test_alert_loop_is_valid_bash_and_ignores_the_verify_probe(tmp_path):
     script.write_text(config_files(t, plan(t))["alerts.sh"])
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     assert "203.0.113.254) echo verify" in script.read_text()
+
+
+def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_path):
+    from vhoneynet.gateway import alerts
+
+    got = tmp_path / "got.jsonl"
+    t = loads(BASE + f"host: {{storage: {tmp_path}}}\ngateway:\n  data_control:\n"
+              f"    alerts: {{command: 'cat >> {got}; echo >> {got}'}}\n")
+    day = t.capture_dir / t.id / "2026-01-31"
+    day.mkdir(parents=True)
+    t.run_dir.mkdir(parents=True)
+    (day / "alerts.jsonl").write_text('{"kind": "compromise", "honeypot": "old"}\n')
+    rounds = iter([False, False, True])
+
+    def until() -> bool:
+        with (day / "alerts.jsonl").open("a") as f:
+            f.write('{"kind": "limit-reached", "honeypot": "web"}\n{"kind": "half')  # a line still being written
+        return next(rounds)
+
+    alerts.follow(t, poll=0, until=until)
+    delivered = [json.loads(line) for line in got.read_text().splitlines() if line]
+    assert [a["honeypot"] for a in delivered] == ["web"]  # nothing from before the follower, nothing twice
+    assert alerts.start_follower(topo()) is None  # no hook, no process
