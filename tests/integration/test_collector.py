@@ -5,6 +5,7 @@ tests/integration/test_capture.py ships a running honeynet's real events."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -159,3 +160,58 @@ def test_database_insert_is_idempotent(dsn: str):
     assert db.insert(hid, batch) == 0
     assert db.counts(hid) == {"syslog": 5}
     db.close()
+
+
+@pytest.fixture
+def broker():
+    """A real hpfeeds broker (hpfeeds3's) on a free local port, in a thread; yields (port, received)."""
+    import asyncio
+    import threading
+
+    broker_mod = pytest.importorskip("hpfeeds.broker.server")
+    from hpfeeds.broker.auth.memory import Authenticator
+
+    auth = Authenticator({"vhn-test": {"secret": "s3cret", "pubchans": ["vhoneynet.syslog"], "subchans": [],
+                                       "owner": "vhn"}})
+    server = broker_mod.Server(auth)
+    received: list[tuple[str, bytes]] = []
+    real_publish = server.publish
+    server.publish = lambda source, chan, data: (received.append((chan, data)), real_publish(source, chan, data))[1]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server.add_endpoint_test(sock)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(server.serve_forever())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1], received
+    finally:
+        loop.call_soon_threadsafe(task.cancel)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def test_events_published_to_hpfeeds_once_per_channel(broker, tmp_path: Path):
+    from vhoneynet.collect.hpfeeds import publish
+    from vhoneynet.topology.model import Hpfeeds
+
+    port, received = broker
+    hid = unique_id()
+    with honeynet_store(tmp_path, hid) as store:
+        log_lines(store, 0, 5)
+        store.ingest()
+        with pytest.raises(CollectorRefused):
+            publish(store, Hpfeeds(host="127.0.0.1", port=port, ident="vhn-test", secret="wrong"))
+        feed = Hpfeeds(host="127.0.0.1", port=port, ident="vhn-test", secret="s3cret")
+        assert publish(store, feed) == 5
+        log_lines(store, 5, 2)
+        store.ingest()
+        assert publish(store, feed) == 2 and publish(store, feed) == 0
+    for _ in range(50):
+        if len(received) >= 7:
+            break
+        time.sleep(0.1)
+    assert [c for c, _ in received] == ["vhoneynet.syslog"] * 7
+    assert [json.loads(d)["summary"] for _, d in received] == [f"app: line {i}" for i in range(7)]
+    assert {json.loads(d)["honeynet"] for _, d in received} == {hid}

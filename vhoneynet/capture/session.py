@@ -62,12 +62,19 @@ def refresh(captures: Captures, store: CaptureStore) -> dict:
     result["ingested"] = store.ingest()
     collect = captures.collect
     if collect is not None:
-        from vhoneynet.collect.shipper import ship
+        from vhoneynet.collect import hpfeeds, shipper
 
+        errors = []
         try:
-            result["shipped"] = ship(store, collect)
+            result["shipped"] = shipper.ship(store, collect)
         except VhoneynetError as e:
-            result["ship_error"] = str(e)
+            errors.append(str(e))
+        if collect.hpfeeds is not None:
+            try:
+                result["published"] = hpfeeds.publish(store, collect.hpfeeds)
+            except VhoneynetError as e:
+                errors.append(str(e))
+        result["ship_error"] = "; ".join(errors) or None
     return result
 
 

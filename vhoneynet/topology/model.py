@@ -139,12 +139,22 @@ class Capture(Spec):
     rotate_mb: int = Field(100, ge=1, description="a pcap file is rotated hourly or at this size, whichever comes first")
 
 
+class Hpfeeds(Spec):
+    """An hpfeeds broker that gets every event too, on channels vhoneynet.<type>."""
+
+    host: str
+    port: int = Field(10000, ge=1, le=65535)
+    ident: str = Field(min_length=1, max_length=255)
+    secret: str = Field(min_length=1)
+
+
 class Collect(Spec):
     """A central collector (`vhoneynet collector serve`) this honeynet ships its events to."""
 
     url: str = Field(pattern=r"^https://", description="collector URL, e.g. https://collector.example:8443")
     token: str = Field(min_length=16, description="this honeynet's credential, from `vhoneynet collector token`")
     ca: Path | None = Field(None, description="CA or self-signed certificate of the collector (default: system CAs)")
+    hpfeeds: Hpfeeds | None = Field(None, description="also publish every event to this hpfeeds broker")
 
 
 class Gateway(Spec):
