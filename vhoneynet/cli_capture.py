@@ -42,6 +42,7 @@ def events(
     since: Annotated[Optional[str], typer.Option("--since", help="ISO time or age (15m, 2h, 7d)")] = None,
     honeypot: Annotated[Optional[str], typer.Option("--honeypot", help="only events of this honeypot")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep ingesting and print new events")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing (with --follow: only keep the store current)")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", help="at most this many events")] = None,
     counts: Annotated[bool, typer.Option("--counts", help="only the number of events per type")] = False,
     capture_dir: CaptureDirOpt = None,
@@ -50,27 +51,33 @@ def events(
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest the honeynet's captured logs into its local store (and ship them to its collector), then query."""
-    from vhoneynet.capture.session import refresh, since_time
+    from vhoneynet.capture import session
 
     try:
         captures = _captures(hid, storage, capture_dir, topology)
         wanted = [t for spec in types or [] for t in spec.split(",") if t]
-        filters = {"types": wanted, "since": since_time(since) if since else None, "honeypot": honeypot}
+        filters = {"types": wanted, "since": session.since_time(since) if since else None, "honeypot": honeypot}
         with captures.store() as store:
-            result = refresh(captures, store)
+            result = session.refresh(captures, store)
             if result["ship_error"]:
-                err.print(f"[yellow]warning:[/] {result['ship_error']} (events stay spooled)", highlight=False)
+                _warn(result["ship_error"])
             if counts:
                 return _print_json(store.counts()) if as_json else _show_counts(store.counts())
-            for event in store.query(**filters, limit=limit):
+            for event in [] if quiet else store.query(**filters, limit=limit):
                 _show_event(event, as_json)
-            if follow:
-                for event in store.follow(**filters):
+            for event in session.follow(captures, store, **filters) if follow else []:
+                if "warning" in event:
+                    _warn(event["warning"])
+                elif not quiet:
                     _show_event(event, as_json)
     except VhoneynetError as e:
         raise _fail(e) from None
     except KeyboardInterrupt:
         pass
+
+
+def _warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message} (events stay spooled)", highlight=False)
 
 
 def _show_event(event: dict, as_json: bool) -> None:
@@ -79,7 +86,7 @@ def _show_event(event: dict, as_json: bool) -> None:
     else:
         where = f"{event['src'] or '-'} -> {event['dst'] or '-'}" if event["src"] or event["dst"] else ""
         out.print(f"{event['time']} {event['type']:<10} {event['honeypot'] or '-':<10} {where} {event['summary']}",
-                  highlight=False, markup=False)
+                  highlight=False, markup=False, soft_wrap=True)
     sys.stdout.flush()
 
 
@@ -116,7 +123,7 @@ def export(
     if as_json:
         _print_json(result)
     else:
-        out.print(f"{result['output']}: {result['files']} files, sha256 {result['sha256']}", highlight=False)
+        out.print(f"{result['output']}: {result['files']} files, sha256 {result['sha256']}", highlight=False, soft_wrap=True)
 
 
 @collector_app.command("serve")

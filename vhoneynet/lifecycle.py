@@ -28,6 +28,7 @@ from vhoneynet.errors import (
     HoneynetNotFound,
     ResourceConflict,
 )
+from vhoneynet.capture import follower as capture_follower
 from vhoneynet.gateway import alerts
 from vhoneynet.gateway import config as gateway_config
 from vhoneynet.guestxml import domain_xml
@@ -113,6 +114,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     with probing(topo, p, b) as source:
         wait_ready(topo.id, watches, b, progress, timeout, guest_probes(topo, p, images) if probe else None, source)
     alerts.start_follower(topo)  # delivers data-control alerts to the topology's hook, if any
+    capture_follower.start_follower(topo)  # keeps the local event store current (and ships it)
     result = status(topo.id, b, topo.host.storage)
     result["timings"] = {  # seconds: image builds, orchestration (everything but images and boot), guest boot
         "images": round(images_done - started, 2),
@@ -233,6 +235,7 @@ def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progr
     run_dir = storage / "honeynets" / hid
     capture = _capture_dir(run_dir, storage, hid)
     alerts.stop_follower(run_dir)
+    capture_follower.stop_follower(run_dir)
     if run_dir.exists():
         shutil.rmtree(run_dir, onerror=_gone_is_fine)
         removed["dirs"].append(str(run_dir))

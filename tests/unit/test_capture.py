@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from vhoneynet.capture import archive, records
+from vhoneynet.capture import session
 from vhoneynet.capture.session import since_time
 from vhoneynet.capture.store import CaptureStore
 from vhoneynet.errors import BadTimeSpec, DayNotCaptured
@@ -174,3 +175,13 @@ def test_since_forms():
     assert since_time("2h").endswith("Z")
     with pytest.raises(BadTimeSpec):
         since_time("yesterday")
+
+
+def test_follow_yields_only_what_arrives_later(tmp_path: Path):
+    root = _capture(tmp_path / HID)
+    with CaptureStore(root, HID) as store:
+        store.ingest()
+        tail = session.follow(session.Captures(HID, root, None), store, interval=0, types=["syslog"])
+        with (root / DAY / "syslog" / "web.log").open("a") as f:
+            f.write(SYSLOG.replace("hello", "later") + "\n")
+        assert next(tail)["summary"] == "vhn-test: later from web"

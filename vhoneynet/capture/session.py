@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -76,6 +77,19 @@ def refresh(captures: Captures, store: CaptureStore) -> dict:
                 errors.append(str(e))
         result["ship_error"] = "; ".join(errors) or None
     return result
+
+
+def follow(captures: Captures, store: CaptureStore, interval: float = 1.0, **filters):
+    """Refresh (ingest, ship) every `interval` seconds and yield the new events matching `filters`."""
+    last = store.last_seq()
+    while True:
+        result = refresh(captures, store)
+        newest = store.last_seq()
+        yield from store.query(after=last, **filters)
+        last = newest
+        if result["ship_error"]:
+            yield {"warning": result["ship_error"]}
+        time.sleep(interval)
 
 
 _AGE = re.compile(r"^(\d+)\s*([smhd])$")

@@ -12,8 +12,7 @@ import hashlib
 import json
 import re
 import sqlite3
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Address
@@ -195,17 +194,8 @@ class CaptureStore:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO shipped (target, seq) VALUES (?, ?)", (target, seq))
 
-    def follow(self, interval: float = 1.0, **filters) -> Iterator[dict]:
-        """Ingest and yield new events forever (the caller stops it)."""
-        last = self._last_seq()
-        while True:
-            self.ingest()
-            newest = self._last_seq()
-            yield from self.query(after=last, **filters)
-            last = newest
-            time.sleep(interval)
-
-    def _last_seq(self) -> int:
+    def last_seq(self) -> int:
+        """The highest seq stored (0 when empty)."""
         return self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
 
 
