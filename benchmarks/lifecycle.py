@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Lifecycle benchmark: up, reset, checkpoint and down of honeynets with 1, 2, 4 and 8 honeypots.
+
+Run as root on a host prepared by ./setup.sh (not part of the test suite):
+
+    .venv/bin/python benchmarks/lifecycle.py [--sizes 1,2,4,8] [--recipe linux-ssh] [--memory 256]
+
+For each size it brings up a gateway plus N honeypots of one recipe through the real CLI and
+records: `up` wall time and its split (images, orchestration = everything but images and guest
+boot, boot), memory (RSS) of each idle honeypot's qemu process, `reset` of every honeypot
+(disk revert per guest, time until ready), `reset --to` a checkpoint, and `down`. Results go to
+stdout as JSON and to benchmarks/results/<host>-<date>.json; benchmarks/README.md holds the
+table of a run with the machine it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VHONEYNET = [sys.executable, "-m", "vhoneynet"]
+TARGETS = {"orchestration_s": "≤ 1 s + 0.1 s per guest", "disk_revert_s": "≤ 0.5 s per guest", "down_s": "≤ 2 s for 8 guests"}
+
+
+def vhn(*args: str, timeout: float) -> dict:
+    started = time.monotonic()
+    proc = subprocess.run([*VHONEYNET, *args, "--json"], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"vhoneynet {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    out["_wall"] = round(time.monotonic() - started, 2)
+    return out
+
+
+def topology(hid: str, n: int, recipe: str, memory: int, admin_octet: int, capture: Path) -> str:
+    return json.dumps({
+        "id": hid,
+        "networks": {"honeynet": {"cidr": "203.0.113.0/24", "domain": "bench.example"},
+                     "admin": {"cidr": f"10.254.{admin_octet}.0/29"}},
+        "gateway": {"memory": 384, "capture": {"directory": str(capture)}},
+        "defaults": {"memory": memory},
+        "honeypots": [{"name": f"pot{i}", "image": recipe, "address": f"203.0.113.{10 + i}", "memory": memory}
+                      for i in range(n)],
+        "outside": [{"name": "probe", "address": "203.0.113.200"}],
+    })
+
+
+def rss_mib(domain: str) -> float | None:
+    try:
+        pid = Path(f"/run/libvirt/qemu/{domain}.pid").read_text().strip()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def machine() -> dict:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    mem = next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+    qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(int(mem) / 2**20, 1),
+            "kernel": platform.release(), "qemu": qemu, "load_at_start": os.getloadavg()}
+
+
+def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True) -> dict:
+    hid = "vb" + secrets.token_hex(3)[:5]
+    work = Path(tempfile.mkdtemp(prefix=f"vhn-bench-{hid}-"))
+    topo = work / "topology.yml"
+    topo.write_text(topology(hid, n, recipe, memory, 100 + n, work / "captures"))
+    row: dict = {"honeypots": n, "id": hid}
+    try:
+        wait = [] if probe else ["--no-probe"]
+        up = vhn("up", str(topo), "--timeout", str(timeout), *wait, timeout=timeout + 120)
+        row["up_s"] = up["_wall"]
+        row |= {f"{k}_s": v for k, v in up["timings"].items()}
+        time.sleep(15)  # idle
+        rss = [rss_mib(g["domain"]) for g in up["guests"] if g["role"] == "honeypot"]
+        row["rss_mib_per_honeypot"] = round(sum(r for r in rss if r) / max(1, len(rss)), 1)
+        reset = vhn("reset", hid, "--timeout", str(timeout), *wait, timeout=timeout + 120)
+        reverts = [g["disk_revert"] for g in reset["guests"].values()]
+        readies = [g["until_ready"] for g in reset["guests"].values()]
+        row |= {"reset_s": reset["_wall"], "disk_revert_s_max": max(reverts),
+                "disk_revert_s_mean": round(sum(reverts) / len(reverts), 3), "reset_until_ready_s_max": max(readies)}
+        cp = vhn("checkpoint", hid, "bench", timeout=600)
+        row["checkpoint_s"] = cp["_wall"]
+        to = vhn("reset", hid, "--to", "bench", "--timeout", str(timeout), *wait, timeout=timeout + 120)
+        row["reset_to_disk_revert_s_max"] = max(g["disk_revert"] for g in to["guests"].values())
+        row["reset_to_until_ready_s_max"] = max(g["until_ready"] for g in to["guests"].values())
+    finally:
+        try:
+            down = vhn("down", hid, timeout=600)
+            row["down_s"] = down["down_seconds"]
+        except RuntimeError as e:
+            row["down_error"] = str(e)[-500:]
+        subprocess.run(["rm", "-rf", str(work)])
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1,2,4,8")
+    ap.add_argument("--recipe", default="linux-ssh")
+    ap.add_argument("--memory", type=int, default=256)
+    ap.add_argument("--timeout", type=float, default=2400, help="seconds per up/reset")
+    ap.add_argument("--no-probe", action="store_true", help="ready = console only, no service probes")
+    args = ap.parse_args()
+    result = {"machine": machine(), "recipe": args.recipe, "memory_mib": args.memory, "probes": not args.no_probe,
+              "targets": TARGETS, "runs": []}
+    for n in (int(s) for s in args.sizes.split(",")):
+        print(f"== {n} honeypots", file=sys.stderr, flush=True)
+        try:
+            result["runs"].append(one(n, args.recipe, args.memory, args.timeout, probe=not args.no_probe))
+        except Exception as e:  # keep the other sizes' figures
+            result["runs"].append({"honeypots": n, "error": str(e)[-1000:]})
+        print(json.dumps(result["runs"][-1]), file=sys.stderr, flush=True)
+    out = ROOT / "benchmarks" / "results" / f"{platform.node()}-{time.strftime('%Y%m%dT%H%M')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
