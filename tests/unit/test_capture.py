@@ -185,3 +185,32 @@ def test_follow_yields_only_what_arrives_later(tmp_path: Path):
         with (root / DAY / "syslog" / "web.log").open("a") as f:
             f.write(SYSLOG.replace("hello", "later") + "\n")
         assert next(tail)["summary"] == "vhn-test: later from web"
+
+
+def test_follower_ingests_in_the_background_and_stops(tmp_path: Path):
+    import time
+
+    from vhoneynet.capture import follower
+    from vhoneynet.topology import loads
+
+    topo = loads(f"id: {HID}\nhost: {{storage: {tmp_path}}}\n"
+                 "honeypots:\n  - {name: web, image: linux-web, address: 203.0.113.80}\n",
+                 known_images={"honeywall", "linux-web"})
+    topo.run_dir.mkdir(parents=True)
+    root = _capture(topo.capture_dir / HID)
+    pid = follower.start_follower(topo)
+    try:
+        with CaptureStore(root, HID) as store:
+            for _ in range(100):
+                if store.counts().get("syslog"):
+                    break
+                time.sleep(0.1)
+            assert store.counts().get("syslog") == 1, (topo.run_dir / follower.LOG_FILE).read_text()
+    finally:
+        follower.stop_follower(topo.run_dir)
+    for _ in range(50):
+        if not Path(f"/proc/{pid}").exists() or b"State:\tZ" in Path(f"/proc/{pid}/status").read_bytes():
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("follower still running after stop_follower")
