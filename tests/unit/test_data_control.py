@@ -64,7 +64,7 @@ def test_ips_files_only_when_enabled_and_home_net_has_the_verify_probe():
     t = topo("    ips: {rules: ['drop tcp any any -> any 6667 (msg:\"irc\"; sid:1;)']}\n")
     files = config_files(t, plan(t))
     conf = YAML(typ="safe").load(files["suricata-outbound.yaml"])
-    assert conf["vars"]["address-groups"]["HOME_NET"] == "[203.0.113.80,203.0.113.254]"
+    assert conf["vars"]["address-groups"]["HOME_NET"] == "[203.0.113.80,203.0.113.253]"
     assert conf["rule-files"] == ["honeynet.rules", "custom.rules"]
     assert conf["nfq"]["fail-open"] is False
     assert "sid:1" in files["custom.rules"] and "sid:9100001" in files["honeynet.rules"]
@@ -96,7 +96,7 @@ def test_verify_addresses_are_free_and_distinct():
     t = topo()
     probe, sink, spoofed = verify_addresses(t)
     assert len({probe, sink, spoofed}) == 3
-    assert str(probe) == "203.0.113.254" and all(a != t.honeypots[0].address for a in (probe, sink, spoofed))
+    assert str(probe) == "203.0.113.253" and all(a != t.honeypots[0].address for a in (probe, sink, spoofed))
 
 
 def test_alert_loop_is_valid_bash_and_ignores_the_verify_probe(tmp_path):
@@ -106,7 +106,7 @@ def test_alert_loop_is_valid_bash_and_ignores_the_verify_probe(tmp_path):
     script = tmp_path / "alerts.sh"
     script.write_text(config_files(t, plan(t))["alerts.sh"])
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
-    assert "203.0.113.254) echo verify" in script.read_text()
+    assert "203.0.113.253) echo verify" in script.read_text()
 
 
 def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_path):

@@ -46,7 +46,7 @@ def verify_addresses(topo: Topology) -> tuple[IPv4Address, IPv4Address, IPv4Addr
     """(probe, sink, spoofed): the three highest free addresses of the honeynet subnet."""
     net = topo.networks.honeynet
     used = {h.address for h in topo.honeypots} | {o.address for o in topo.outside}
-    used |= {a for a in (net.router, net.resolver) if a is not None}
+    used |= {a for a in (net.router, net.resolver, net.log_sink) if a is not None}  # log sink: data capture's
     free = [a for a in reversed(list(net.cidr.hosts())) if a not in used]
     if len(free) < 3:
         raise VerifyUnavailable(topo.id, f"no three free addresses left in {net.cidr}")

@@ -35,6 +35,10 @@ nft -f /run/vhn/config/ruleset.nft
 say "data control loaded"
 
 step=bridge
+# No GRO on the bridge ports: merged frames crossing the bridge with conntrack get dropped
+# (measured: honeypot UDP never left with GRO on ext/int), and NFQUEUE would have to split them.
+ethtool -K ext gro off
+ethtool -K int gro off
 # The gateway never speaks on the honeynet: no IPv6, no IP on the bridge, no routing.
 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.ip_forward=0
 ip link add br0 type bridge stp_state 0 forward_delay 0
