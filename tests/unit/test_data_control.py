@@ -42,7 +42,7 @@ def test_every_layer_in_the_default_ruleset_in_order():
     text = ruleset(topo())
     order = ["goto spoofed", "@lockdown goto lockdown", "ct state invalid", "@fence goto fenced", "jump icmp_policy",
              "update @throttle { ip saddr limit rate over 125000 bytes/second burst 65536 bytes }",
-             "ct state new jump new_flow", "queue num 0"]
+             "ct state new ct status ! confirmed jump new_flow", "queue num 0"]
     positions = [text.index(s) for s in order]
     assert positions == sorted(positions)
     assert "bypass" not in text  # fail-closed
