@@ -41,11 +41,12 @@ if kind == "tcp":
     conn, _ = srv.accept(); conn.settimeout(5)
     total, first = 0, None
     try:
-        while True:
+        while first is None or time.monotonic() - first < seconds:  # count `seconds` of arrivals, no more
             data = conn.recv(262144)
             if not data: break
             first = first or time.monotonic(); total += len(data)
     except OSError: pass
+    conn.close()
     print(json.dumps({"bytes": total, "seconds": round(time.monotonic() - (first or time.monotonic()), 3)}))
 else:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 7501)); s.settimeout(3)
@@ -65,8 +66,10 @@ kind, dst, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 end = time.monotonic() + seconds
 if kind == "tcp":
     c = socket.create_connection((dst, 7500), timeout=10); buf = b"\0" * 65536; total = 0
-    while time.monotonic() < end:
-        total += c.send(buf)
+    try:
+        while time.monotonic() < end:
+            total += c.send(buf)
+    except OSError: pass  # the receiver stops after `seconds` of arrivals
     c.close(); print(json.dumps({"bytes": total}))
 else:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); n = 0
