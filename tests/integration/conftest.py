@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,19 +96,28 @@ def leftovers(hid: str) -> dict[str, list[str]]:
     }
 
 
-@pytest.fixture(scope="session")
-def honeynet(tmp_path_factory: pytest.TempPathFactory):
-    """One running honeynet (gateway, DNS and web honeypots, one outside host) for the session."""
+@contextmanager
+def honeynet_up(tmp_path_factory: pytest.TempPathFactory, honeypots: list[dict] | None = None,
+                admin_octets: range = range(20, 220)) -> Iterator[Honeynet]:
+    """A running test honeynet (unique id; admin subnet 10.254.<one of admin_octets>.0/29), removed afterwards."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     hid = unique_id()
     work = tmp_path_factory.mktemp(hid)
     capture = work / "captures"
     topology = work / "topology.yml"
-    topology.write_text(topology_text(hid, capture, admin_octet=int(hid[1:3], 16) % 200 + 20))
+    octet = admin_octets[int(hid[1:3], 16) % len(admin_octets)]
+    topology.write_text(topology_text(hid, capture, admin_octet=octet, honeypots=honeypots))
     try:
         status = json.loads(vhn("up", str(topology), "--json").stdout)
         yield Honeynet(hid, topology, capture, status)
     finally:
         vhn("down", hid, check=False)
         shutil.rmtree(capture, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def honeynet(tmp_path_factory: pytest.TempPathFactory):
+    """One running honeynet (gateway, DNS and web honeypots, one outside host) for the session."""
+    with honeynet_up(tmp_path_factory) as h:
+        yield h

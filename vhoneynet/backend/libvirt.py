@@ -201,11 +201,14 @@ class Hypervisor:
     def delete_volume(self, pool_name: str, name: str) -> None:
         """Delete one volume of a pool; absent is fine."""
         pool = self.conn.storagePoolLookupByName(pool_name)
-        pool.refresh(0)
         try:
             vol = pool.storageVolLookupByName(name)
         except libvirt.libvirtError:
-            return
+            pool.refresh(0)  # made outside libvirt, perhaps
+            try:
+                vol = pool.storageVolLookupByName(name)
+            except libvirt.libvirtError:
+                return
         vol.delete(0)
 
     def refresh_pool(self, name: str) -> None:
