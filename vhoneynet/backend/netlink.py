@@ -61,6 +61,20 @@ class HostNet:
                 if e.code != errno.ENODEV:
                     raise LinkError("delete link", name, e) from e
 
+    def set_link_up(self, name: str, up: bool) -> None:
+        """Bring the link `name` up or down (down: no frame passes it). Raises LinkError."""
+        with _ipr() as ipr, _netlink_errors("set state of", name):
+            found = ipr.link_lookup(ifname=name)
+            if not found:
+                raise LinkError("set state of", name, "no such link")
+            ipr.link("set", index=found[0], state="up" if up else "down")
+
+    def link_is_up(self, name: str) -> bool:
+        """Whether the link `name` exists and is administratively up."""
+        with _ipr() as ipr:
+            found = ipr.link_lookup(ifname=name)
+            return bool(found) and bool(ipr.link("get", index=found[0])[0]["flags"] & 1)
+
     def links(self, prefix: str) -> list[str]:
         """Names of the host's links that start with `prefix`, sorted."""
         with _ipr() as ipr:

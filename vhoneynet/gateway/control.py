@@ -15,6 +15,7 @@ from pathlib import Path
 from vhoneynet.errors import BadLimitChange, DataControlFailed
 from vhoneynet.gateway.config import limits_context
 from vhoneynet.lifecycle import TOPOLOGY_FILE, Backends, execute
+from vhoneynet.plan import plan
 from vhoneynet.render import render
 from vhoneynet.topology.model import DEFAULT_STORAGE, Limits, Topology
 
@@ -70,7 +71,7 @@ def counters(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> dict:
         "id": hid,
         "mode": topo.gateway.data_control.mode,
         "window": limits.window,
-        "lockdown": bool(sets.get("lockdown", {}).get("elem")),
+        "lockdown": bool(sets.get("lockdown", {}).get("elem")) or locked_down_on_host(hid, b, storage),
         "honeypots": honeypots,
         "dropped": {v: {"packets": c["packets"], "bytes": c["bytes"]} for v, c in chains.items()},
     }
@@ -114,20 +115,34 @@ def set_limits(hid: str, b: Backends, changes: dict[str, int | str], storage: Pa
     return new
 
 
-def lockdown(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> float:
-    """Stop every outbound packet of the honeynet at once (established sessions too).
+def _ext_tap(topo: Topology) -> str:
+    return next(n.tap for n in plan(topo).gateway.nics if n.role == "ext")
 
-    Returns the seconds the change took. Raises DataControlFailed, HoneynetNotFound.
+
+def lockdown(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> float:
+    """Stop every packet between the honeynet and the internet side at once.
+
+    Two layers: on the host, the gateway's internet-side NIC goes down (instant, and holds even
+    if the gateway hangs); in the gateway, the honeynet's subnet joins the lockdown set (every
+    outbound packet dropped, also after the NIC comes back). Returns the seconds the host side
+    took. Raises LinkError, HoneynetNotFound; DataControlFailed only after the host side holds.
     """
-    cidr = saved_topology(hid, storage).networks.honeynet.cidr
+    topo = saved_topology(hid, storage)
     started = time.monotonic()
-    nft(hid, b, ["add", "element", *TABLE, "lockdown", f"{{ {cidr} }}"], "lock down")
-    return time.monotonic() - started
+    b.net.set_link_up(_ext_tap(topo), False)
+    took = time.monotonic() - started
+    nft(hid, b, ["add", "element", *TABLE, "lockdown", f"{{ {topo.networks.honeynet.cidr} }}"], "lock down")
+    return took
 
 
 def unlock(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> float:
     """Undo `lockdown`: data control goes back to the limits in force. Returns seconds taken."""
-    saved_topology(hid, storage)
+    topo = saved_topology(hid, storage)
     started = time.monotonic()
     nft(hid, b, ["flush", "set", *TABLE, "lockdown"], "unlock")
+    b.net.set_link_up(_ext_tap(topo), True)
     return time.monotonic() - started
+
+
+def locked_down_on_host(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> bool:
+    return not b.net.link_is_up(_ext_tap(saved_topology(hid, storage)))
