@@ -137,16 +137,16 @@ def test_lockdown_stops_outbound_within_a_second_and_unlock_restores_it(honeynet
     b = Backends.for_host()
     pcap = str(tmp_path / "lock.pcap")
     cap = _capture(honeynet.netns("attacker"), 60, pcap)
-    sender = subprocess.Popen(["python3", "-m", "vhoneynet", "exec", honeynet.hid, "dns", "--timeout", "40", "--",
-                               "python3", "-c", LOCKDOWN_SENDER, ATTACKER, "12"])
+    sender = subprocess.Popen(["python3", "-m", "vhoneynet", "exec", honeynet.hid, "dns", "--timeout", "90", "--",
+                               "python3", "-c", LOCKDOWN_SENDER, ATTACKER, "40"])
     try:
-        time.sleep(5)
+        time.sleep(10)
         locked_at = time.time()
         took = control.lockdown(honeynet.hid, b)
         time.sleep(3)
         assert json.loads(vhn("control", honeynet.hid, "--json").stdout)["lockdown"] is True
         control.unlock(honeynet.hid, b)
-        sender.wait(60)
+        sender.wait(120)
         time.sleep(1)
     finally:
         control.unlock(honeynet.hid, b)
