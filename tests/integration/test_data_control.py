@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import Honeynet, in_netns, leftovers, vhn
+from tests.integration.conftest import VHONEYNET, Honeynet, in_netns, vhn
 
 pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow, pytest.mark.xdist_group("honeynet")]
 
@@ -137,7 +137,7 @@ def test_lockdown_stops_outbound_within_a_second_and_unlock_restores_it(honeynet
     b = Backends.for_host()
     pcap = str(tmp_path / "lock.pcap")
     cap = _capture(honeynet.netns("attacker"), 60, pcap)
-    sender = subprocess.Popen(["python3", "-m", "vhoneynet", "exec", honeynet.hid, "dns", "--timeout", "90", "--",
+    sender = subprocess.Popen([*VHONEYNET, "exec", honeynet.hid, "dns", "--timeout", "90", "--",
                                "python3", "-c", LOCKDOWN_SENDER, ATTACKER, "40"])
     try:
         time.sleep(10)
@@ -187,12 +187,14 @@ def test_rendered_ruleset_and_suricata_config_pass_their_validators_in_the_gatew
 
 
 def test_verify_passes_when_healthy_and_fails_when_the_ruleset_is_flushed(honeynet: Honeynet):
+    tables_before = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     healthy = vhn("verify", honeynet.hid, "--json", check=False, timeout=300)
     report = json.loads(healthy.stdout)
     assert healthy.returncode == 0 and report["ok"], json.dumps(report, indent=1)
     verdicts = {layer["layer"]: layer["verdict"] for layer in report["layers"]}
     assert set(verdicts.values()) == {"pass"}, verdicts
-    assert not any(leftovers(honeynet.hid)[k] for k in ("nft",))
+    # verify leaves nothing behind: no new host table (the honeynet's own vhn_<id> stays), no probe namespace
+    assert subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout == tables_before
     assert not [n for n in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout.split()
                 if n.startswith(f"vhn-{honeynet.hid}-v")]
     r = honeynet.exec("gateway", "nft", "flush", "ruleset")
