@@ -7,12 +7,9 @@ It is `vhoneynet events ID --follow --quiet` in its own session, its pid in the 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
+from vhoneynet import followers
 from vhoneynet.topology.model import Topology
 
 PID_FILE = "capture-follower.pid"
@@ -21,21 +18,11 @@ LOG_FILE = "capture-follower.log"
 
 def start_follower(topo: Topology) -> int:
     """Start the detached follower of this honeynet; returns its pid."""
-    with (topo.run_dir / LOG_FILE).open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vhoneynet", "events", topo.id, "--follow", "--quiet",
-             "--storage", str(topo.host.storage), "--capture-dir", str(topo.capture_dir)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    (topo.run_dir / PID_FILE).write_text(str(proc.pid))
-    return proc.pid
+    return followers.start(topo.run_dir, PID_FILE, LOG_FILE, [
+        "events", topo.id, "--follow", "--quiet",
+        "--storage", str(topo.host.storage), "--capture-dir", str(topo.capture_dir)])
 
 
 def stop_follower(run_dir: Path) -> None:
     """Stop the follower of the honeynet whose run folder this is, if one runs."""
-    try:
-        pid = int((run_dir / PID_FILE).read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return
-    if b"vhoneynet" in cmdline and b"events" in cmdline and b"--follow" in cmdline:  # ours, not a recycled pid
-        os.kill(pid, signal.SIGTERM)
+    followers.stop(run_dir, PID_FILE, b"events")

@@ -11,15 +11,13 @@ follower never delivers an alert twice.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from vhoneynet import followers
 from vhoneynet.backend.process import run
 from vhoneynet.errors import CommandFailed
 from vhoneynet.topology.model import Alerts, Topology
@@ -95,20 +93,10 @@ def start_follower(topo: Topology) -> int | None:
     hook = topo.gateway.data_control.alerts
     if not (hook.command or hook.webhook):
         return None
-    log = (topo.run_dir / "alerts.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "vhoneynet", "alerts", topo.id, "--follow",
-                             "--storage", str(topo.host.storage)],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    (topo.run_dir / PID_FILE).write_text(str(proc.pid))
-    return proc.pid
+    return followers.start(topo.run_dir, PID_FILE, "alerts.log",
+                           ["alerts", topo.id, "--follow", "--storage", str(topo.host.storage)])
 
 
 def stop_follower(run_dir: Path) -> None:
     """Stop the hook follower of the honeynet whose run dir this is, if one runs."""
-    try:
-        pid = int((run_dir / PID_FILE).read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return
-    if b"vhoneynet" in cmdline and b"--follow" in cmdline:  # our follower, not a recycled pid
-        os.kill(pid, signal.SIGTERM)
+    followers.stop(run_dir, PID_FILE, b"alerts")
