@@ -28,6 +28,30 @@ EVE_ALERT = json.dumps({
 EVE_DNS = json.dumps({"timestamp": "2026-11-29T02:10:12.000000+0000", "event_type": "dns", "src_ip": "203.0.113.66",
                       "src_port": 5353, "dest_ip": "203.0.113.53", "dest_port": 53, "proto": "UDP",
                       "dns": {"type": "query", "rrname": "web.corp.example", "rrtype": "A"}})
+# As the gateway's Suricata (trixie) writes them: the attacker's query and the dns honeypot's answer
+EVE_DNS_ANSWER = (
+    '{"timestamp":"2026-11-29T04:09:51.662583+0000","flow_id":2001348922320729,"event_type":"dns","src_ip":"203.0.113.66",'
+    '"src_port":36809,"dest_ip":"203.0.113.53","dest_port":53,"proto":"UDP","pkt_src":"wire/pcap","dns":{"version":2,'
+    '"type":"answer","id":62873,"flags":"8580","qr":true,"aa":true,"rd":true,"ra":true,"opcode":0,"rrname":"web.corp.example",'
+    '"rrtype":"A","rcode":"NOERROR","answers":[{"rrname":"web.corp.example","rrtype":"A","ttl":3600,"rdata":"203.0.113.80"}],'
+    '"grouped":{"A":["203.0.113.80"]}}}')
+EVE_DNS_V3 = json.dumps({"timestamp": "2026-11-29T02:10:12.000000+0000", "event_type": "dns", "src_ip": "203.0.113.66",
+                         "dest_ip": "203.0.113.53", "proto": "UDP",
+                         "dns": {"version": 3, "type": "request", "queries": [{"rrname": "mail.corp.example", "rrtype": "MX"}]}})
+EVE_HTTP = (
+    '{"timestamp":"2026-11-29T04:06:41.083402+0000","flow_id":1471581582745335,"in_iface":"ext","event_type":"http",'
+    '"src_ip":"203.0.113.66","src_port":59594,"dest_ip":"203.0.113.80","dest_port":80,"proto":"TCP",'
+    '"pkt_src":"stream (flow timeout)","tx_id":0,"http":{"hostname":"203.0.113.80","url":"/","http_method":"GET",'
+    '"protocol":"HTTP/1.0","length":0}}')
+EVE_FLOW = (
+    '{"timestamp":"2026-11-29T04:06:41.087095+0000","flow_id":1471581582745335,"in_iface":"ext","event_type":"flow",'
+    '"src_ip":"203.0.113.66","src_port":59594,"dest_ip":"203.0.113.80","dest_port":80,"proto":"TCP","app_proto":"http",'
+    '"flow":{"pkts_toserver":5,"pkts_toclient":0,"bytes_toserver":376,"bytes_toclient":0,'
+    '"start":"2026-11-29T04:06:21.539237+0000","end":"2026-11-29T04:06:21.962344+0000","age":0,"state":"closed",'
+    '"reason":"timeout","alerted":false},"tcp":{"tcp_flags":"1e","syn":true,"state":"closed"}}')
+EVE_TLS = json.dumps({"timestamp": "2026-11-29T02:10:14.000000+0000", "event_type": "tls", "src_ip": "203.0.113.80",
+                      "src_port": 41000, "dest_ip": "198.51.100.7", "dest_port": 443, "proto": "TCP",
+                      "tls": {"sni": "c2.example", "version": "TLS 1.3", "ja3": {"hash": "abc"}}})
 EVE_STATS = json.dumps({"timestamp": "2026-11-29T02:10:13.000000+0000", "event_type": "stats", "stats": {}})
 FAST = ("11/29/2026-02:10:11.123456  [Drop] [**] [1:9000001:1] VHN TEST exploit [**] "
         "[Classification: Attempted Administrator Privilege Gain] [Priority: 1] {TCP} 203.0.113.80:40000 -> 203.0.113.66:80")
@@ -38,8 +62,12 @@ FIREWALL_LIMIT = FIREWALL.replace(" outbound ", " limit tcp ").replace("SPT=4000
 FIREWALL_IN = (FIREWALL.replace(" outbound ", " inbound ").replace("SRC=203.0.113.80 DST=203.0.113.66", "SRC=203.0.113.66 DST=203.0.113.53")
                .replace("IN=int OUT=ext", "IN=ext OUT=int"))
 TYPED = b"uname -a\rcat /etc/shadow\r\x1b[Aexit\r"
-TTY = ("2026-11-29T02:11:00.000000+00:00 203.0.113.80 web kernel: [  120.5] audit: type=1124 "
-       f"audit(1764382260.123:57): pid=812 uid=0 auid=0 ses=2 major=136 minor=0 comm=\"bash\" data={TYPED.hex().upper()}")
+# the kernel's TTY record as vhn-audit forwards it (and as the kernel log has it when vhn-audit is not running)
+TTY = ("2026-11-29T02:11:00.000000+00:00 203.0.113.80 web vhn-audit: audit: type=1319 audit(1764382260.123:57): "
+       f"tty pid=812 uid=0 auid=0 ses=2 major=136 minor=0 comm=\"bash\" data={TYPED.hex().upper()}")
+TTY_KERNEL_LOG = ('2026-11-29T02:11:00.000000+00:00 203.0.113.80 web kernel: [  196.719101] audit: type=1319 '
+                  'audit(1795925302.936:84): tty pid=632 uid=0 auid=0 ses=3 major=136 minor=0 comm="cat" data="hello"')
+TTY_PART = TTY.replace('comm="bash" ', 'comm="bash" part=2/3 ')
 SYSLOG = "2026-11-29T02:11:01.500000+00:00 203.0.113.80 web vhn-test: hello from web"
 EXECVE = ("2026-11-29T02:11:02.000000+00:00 203.0.113.80 web kernel: audit: type=1309 audit(1795918971.459:65): "
           f"argc=4 a0=\"cat\" a1=\"/etc/shadow\" a2={b'/tmp/a b'.hex().upper()} a3_len=6 a3[0]=\"abc\" a3[1]=\"def\"")
@@ -52,8 +80,21 @@ def test_eve_alert_keeps_payload_and_addresses():
 
 
 def test_eve_types_and_stats_skipped():
-    assert records.eve(EVE_DNS, "k").summary == "dns query web.corp.example"
+    assert records.eve(EVE_DNS, "k").summary == "dns query A web.corp.example"
     assert records.eve(EVE_STATS, "k") is None
+
+
+@pytest.mark.parametrize(("line", "kind", "summary"), [
+    (EVE_DNS_ANSWER, "dns", "dns answer A web.corp.example NOERROR 203.0.113.80"),
+    (EVE_DNS_V3, "dns", "dns request MX mail.corp.example"),
+    (EVE_HTTP, "http", "http GET 203.0.113.80/ "),
+    (EVE_FLOW, "flow", "flow http closed 5/0 pkts"),
+    (EVE_TLS, "tls", "tls c2.example TLS 1.3"),
+])
+def test_eve_application_records_and_flows(line: str, kind: str, summary: str):
+    e = records.eve(line, "k")
+    assert (e.type, e.summary) == (kind, summary)
+    assert e.data[kind] == json.loads(line)[kind] and e.src and e.dst
 
 
 def test_fast_line():
@@ -78,6 +119,10 @@ def test_keystrokes_decoded_from_tty_audit():
     e = records.syslog(TTY, "k", "web")
     assert e.type == "keystrokes" and e.honeypot == "web"
     assert e.data["typed"] == "uname -a\ncat /etc/shadow\nexit" and e.data["comm"] == "bash"
+    assert (e.data["pid"], e.data["ses"], e.data["audit_serial"]) == (812, "2", 57) and "part" not in e.data
+    quoted = records.syslog(TTY_KERNEL_LOG, "k", "web")
+    assert (quoted.type, quoted.summary, quoted.data["comm"]) == ("keystrokes", "cat: hello", "cat")
+    assert records.syslog(TTY_PART, "k", "web").data["part"] == "2/3"
 
 
 def test_commands_from_execve_audit_records():

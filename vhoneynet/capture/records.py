@@ -22,7 +22,8 @@ VERDICTS = {
     "fence": "fenced", "fenced": "fenced", "lockdown": "blocked", "roach": "blocked",
     "icmp": "blocked", "throttle": "throttled", "count": "counted", "allow": "allowed",
 }
-AUDIT_TTY = 1124  # pam_tty_audit's keystroke records
+AUDIT_TTY = 1319  # the kernel's record of what a process read from its terminal (pam_tty_audit turns it on)
+AUDIT_USER_TTY = 1124  # the same, sent by a program itself
 AUDIT_EXECVE = 1309  # arguments of a program started (execve audit rule)
 
 
@@ -79,8 +80,7 @@ def _eve_summary(kind: str, rec: dict) -> str:
         alert = rec.get("alert", {})
         return f"[{alert.get('action', '?')}] {alert.get('signature', '')} (sid {alert.get('signature_id', '?')})"
     if kind == "dns":
-        dns = rec.get("dns", {})
-        return f"dns {dns.get('type', '')} {dns.get('rrname', dns.get('queries', [{}])[0].get('rrname', '') if dns.get('queries') else '')}"
+        return _dns_summary(rec.get("dns", {}))
     if kind == "http":
         http = rec.get("http", {})
         return f"http {http.get('http_method', '')} {http.get('hostname', '')}{http.get('url', '')} {http.get('status', '')}"
@@ -92,6 +92,17 @@ def _eve_summary(kind: str, rec: dict) -> str:
         return (f"flow {rec.get('app_proto', rec.get('proto', ''))} {flow.get('state', '')} "
                 f"{flow.get('pkts_toserver', 0)}/{flow.get('pkts_toclient', 0)} pkts")
     return kind
+
+
+def _dns_summary(dns: dict) -> str:
+    """EVE dns records of version 2 (rrname at the top) and 3 (a `queries` list): `dns query A web.example`,
+    `dns answer A web.example NOERROR 203.0.113.80`."""
+    query = dns if "rrname" in dns else (dns.get("queries") or [{}])[0]
+    words = ["dns", dns.get("type", ""), query.get("rrtype", ""), query.get("rrname", "")]
+    if dns.get("type") in ("answer", "response") or "rcode" in dns:
+        words.append(dns.get("rcode", ""))
+        words += [str(a.get("rdata", "")) for a in dns.get("answers", []) if "rdata" in a][:4]
+    return " ".join(w for w in words if w)
 
 
 _FAST = re.compile(
@@ -140,20 +151,23 @@ _TTY_FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
 
 def syslog(line: str, key: str, honeypot: str) -> Event | None:
     """One line of a honeypot's syslog file (`<time> <ip> <host> <tag> <msg>`). Kernel audit EXECVE
-    records become `command` events (argv decoded), TTY records `keystrokes` (typed text decoded)."""
+    records become `command` events (argv decoded), TTY records `keystrokes` (typed text decoded;
+    a long one comes in pieces, each with `part` n/m)."""
     parts = line.rstrip("\n").split(" ", 3)
     if len(parts) < 4:
         return None
     stamp, address, host, message = parts
     audit = _AUDIT.search(message)
-    if audit and int(audit["type"]) == AUDIT_TTY:
-        fields = {k: v.strip('"') for k, v in _TTY_FIELD.findall(audit["body"])}
-        typed = _typed(bytes.fromhex(fields.get("data", "")))
-        return Event(key, parse_time(stamp), "keystrokes", f"{fields.get('comm', '?')}: {typed}",
-                     src=address, honeypot=honeypot,
-                     data={"typed": typed, "uid": fields.get("uid"), "auid": fields.get("auid"),
-                           "ses": fields.get("ses"), "comm": fields.get("comm"), "host": host,
-                           "audit_serial": int(audit["serial"])})
+    if audit and int(audit["type"]) in (AUDIT_TTY, AUDIT_USER_TTY):
+        fields = {k: v for k, v in _TTY_FIELD.findall(audit["body"])}
+        data = fields.get("data", "")
+        typed = _typed(data[1:-1].encode("latin-1") if data.startswith('"') else bytes.fromhex(data))
+        comm = fields.get("comm", "?").strip('"')
+        extra = {"part": fields["part"]} if "part" in fields else {}
+        return Event(key, parse_time(stamp), "keystrokes", f"{comm}: {typed}", src=address, honeypot=honeypot,
+                     data={"typed": typed, "pid": _int(fields.get("pid")), "uid": fields.get("uid"),
+                           "auid": fields.get("auid"), "ses": fields.get("ses"), "comm": comm, "host": host,
+                           "audit_serial": int(audit["serial"]), **extra})
     if audit and int(audit["type"]) == AUDIT_EXECVE:
         argv = _argv(audit["body"])
         return Event(key, parse_time(stamp), "command", " ".join(argv), src=address, honeypot=honeypot,
