@@ -32,8 +32,8 @@ def documents(topo: Topology, pot: Honeypot) -> dict[str, str]:
     files = [*_capture_files(topo), *files]
     user_data = render(
         "cloudinit/user-data.j2",
-        boot_commands=[f"[ ! -x {AUDIT_SCRIPT} ] || {AUDIT_SCRIPT}"],
-        capture_commands=[f"sysctl -q -p {CAPTURE_SYSCTL}", AUDIT_SCRIPT, "systemctl restart rsyslog"],
+        capture_commands=[f"sysctl -q -p {CAPTURE_SYSCTL}", TTY_AUDIT_PAM, f"systemctl enable --now {AUDIT_UNIT}",
+                          "systemctl restart rsyslog"],
         hostname=pot.name,
         domain=topo.networks.honeynet.domain,
         files=files,
@@ -59,8 +59,13 @@ def _resolvers(topo: Topology) -> list:
     return [h.address for h in topo.honeypots if h.image == "linux-dns"][:1]
 
 
-AUDIT_SCRIPT = "/usr/local/sbin/vhn-audit-commands"
+AUDIT_SCRIPT = "/usr/local/sbin/vhn-audit"
+AUDIT_UNIT = "vhn-audit.service"
 CAPTURE_SYSCTL = "/etc/sysctl.d/90-vhn-capture.conf"
+# Typed keystrokes of every ssh and console session (log_passwd: what is typed at su's or sudo's
+# password prompt too). `optional`: a kernel without audit must not lock everybody out.
+TTY_AUDIT_PAM = ("for f in /etc/pam.d/sshd /etc/pam.d/login; do [ ! -f $f ] || grep -q pam_tty_audit $f || "
+                 "echo 'session optional pam_tty_audit.so enable=* log_passwd' >> $f; done")
 
 
 def _capture_files(topo: Topology) -> list[GuestFile]:
@@ -68,7 +73,8 @@ def _capture_files(topo: Topology) -> list[GuestFile]:
     forward = render("cloudinit/rsyslog/forward.conf.j2", loghost=topo.networks.honeynet.log_sink)
     return [GuestFile("/etc/rsyslog.d/90-vhn-loghost.conf", forward),
             GuestFile(CAPTURE_SYSCTL, render("cloudinit/sysctl-capture.conf.j2")),
-            GuestFile(AUDIT_SCRIPT, render("cloudinit/audit-commands.py.j2"), mode="0755")]
+            GuestFile(AUDIT_SCRIPT, render("cloudinit/audit.py.j2"), mode="0755"),
+            GuestFile(f"/etc/systemd/system/{AUDIT_UNIT}", render("cloudinit/audit.service.j2"))]
 
 
 def _recipe_extras(topo: Topology, pot: Honeypot) -> tuple[list[GuestFile], list[str]]:

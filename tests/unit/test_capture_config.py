@@ -33,18 +33,43 @@ def test_one_syslog_file_per_honeypot_chosen_by_address_not_by_claimed_hostname(
     assert "%hostname%" not in conf.split("template(name=\"line\"")[0]  # no attacker-chosen names in paths
 
 
-def test_honeypots_forward_syslog_and_audit_commands_at_every_boot():
+def test_honeypots_forward_syslog_and_audit_sessions_at_every_boot():
     topo = loads(TOPO + "networks:\n  honeynet: {loghost: 203.0.113.250}\n", known_images=KNOWN)
     user_data = YAML(typ="safe").load(documents(topo, topo.honeypots[0])["user-data"])
     files = {f["path"]: f for f in user_data["write_files"]}
     assert 'target="203.0.113.250" port="514" protocol="tcp"' in files["/etc/rsyslog.d/90-vhn-loghost.conf"]["content"]
     assert files[seed.AUDIT_SCRIPT]["permissions"] == "0755"
-    assert any(seed.AUDIT_SCRIPT in c for c in user_data["bootcmd"])  # every boot, not only the first
-    assert seed.AUDIT_SCRIPT in user_data["runcmd"]
+    unit = files[f"/etc/systemd/system/{seed.AUDIT_UNIT}"]["content"]
+    assert f"ExecStart={seed.AUDIT_SCRIPT}" in unit and "Restart=always" in unit and "WantedBy=multi-user.target" in unit
+    assert f"systemctl enable --now {seed.AUDIT_UNIT}" in user_data["runcmd"]  # enabled: every boot, not only the first
+    # keystrokes: pam_tty_audit in the session stack of ssh and console logins, added once
+    assert seed.TTY_AUDIT_PAM in user_data["runcmd"] and "pam_tty_audit.so enable=*" in seed.TTY_AUDIT_PAM
+    assert "bootcmd" not in user_data
 
 
-def test_audit_script_compiles():
-    compile(render("cloudinit/audit-commands.py.j2"), "vhn-audit-commands", "exec")
+def _audit_module() -> dict:
+    scope = {"__name__": "vhn_audit"}
+    exec(compile(render("cloudinit/audit.py.j2"), "vhn-audit", "exec"), scope)  # noqa: S102 - our own template
+    return scope
+
+
+def test_audit_forwarder_keeps_records_in_the_kernel_log_form():
+    lines = _audit_module()["lines"]
+    execve = 'audit(1795925225.496:18): argc=2 a0="uname" a1="-a"'
+    assert lines(1309, execve) == [f"audit: type=1309 {execve}"]
+    short = 'audit(1795925302.936:84): tty pid=632 uid=0 auid=0 ses=3 major=136 minor=0 comm="bash" data=6C730A'
+    assert lines(1319, short) == [f"audit: type=1319 {short}"]
+
+
+def test_audit_forwarder_cuts_long_keystroke_records_into_pieces():
+    module = _audit_module()
+    typed = bytes(range(32, 127)) * 30  # 2850 bytes: three pieces
+    record = f'audit(1795925302.936:84): tty pid=632 uid=0 auid=0 ses=3 major=136 minor=0 comm="bash" data={typed.hex().upper()}'
+    pieces = module["lines"](1319, record)
+    assert len(pieces) == 3 and all(len(p) < 2 * module["PIECE"] + 200 for p in pieces)
+    assert [p.split(" part=")[1].split(" ")[0] for p in pieces] == ["1/3", "2/3", "3/3"]
+    assert b"".join(bytes.fromhex(p.rsplit("data=", 1)[1]) for p in pieces) == typed
+    assert all(p.startswith('audit: type=1319 audit(1795925302.936:84): tty pid=632') for p in pieces)
 
 
 def test_loghost_on_a_honeypot_address_is_refused():
