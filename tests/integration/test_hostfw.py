@@ -8,6 +8,7 @@ address they put on their own bridge.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ from vhoneynet import naming
 from vhoneynet.backend.hostfw import HostFirewall
 from vhoneynet.backend.netlink import HostNet
 from vhoneynet.errors import CommandFailed
-from vhoneynet.hostrules import host_ruleset
+from vhoneynet.hostrules import HoneypotPort, host_ruleset
 
 pytestmark = [
     pytest.mark.root,
@@ -120,3 +121,39 @@ def test_bridged_traffic_passes_and_the_host_answers_only_the_gateway(fw: HostFi
             net.delete_link(name)
         for name in net.netns(naming.netns_prefix(hid)):
             net.delete_netns(name)
+
+
+@needs_ping
+def test_a_honeypot_port_sends_only_its_own_mac_and_address(fw: HostFirewall, hid: str) -> None:
+    net = HostNet()
+    int_ = naming.bridge(hid, "int")
+    pot, peer = naming.netns(hid, "pot"), naming.netns(hid, "peer")
+    tap, mac = naming.veth(hid, 1), "52:54:00:12:34:56"
+    ruleset = host_ruleset(hid, {role: naming.bridge(hid, role) for role in naming.BRIDGE_ROLES},
+                           f"{subnet(hid)}.1", f"{subnet(hid)}.2",
+                           honeypots=(HoneypotPort("web-1", tap, mac, "10.99.0.1"),))
+    try:
+        net.ensure_bridge(int_)
+        net.add_outside_host(pot, int_, tap, IPv4Interface("10.99.0.1/24"), mac=mac)
+        net.add_outside_host(peer, int_, naming.veth(hid, 2), IPv4Interface("10.99.0.2/24"))
+        fw.apply(hid, ruleset)
+        assert ping(pot, "10.99.0.2"), "the honeypot's own MAC and address pass"
+        assert ping(peer, "10.99.0.1"), "and it is reachable"
+
+        assert sh("ip", "-n", pot, "addr", "add", "10.99.0.9/24", "dev", "eth0").returncode == 0
+        assert sh("ip", "-n", peer, "neigh", "replace", "10.99.0.9", "lladdr", mac, "dev", "eth0").returncode == 0
+        spoofed = sh("ip", "netns", "exec", pot, "ping", "-c1", "-W2", "-I", "10.99.0.9", "10.99.0.2")
+        assert spoofed.returncode != 0, "another source address must not leave the port"
+
+        assert sh("ip", "-n", pot, "link", "set", "eth0", "address", "52:54:00:12:34:57").returncode == 0
+        assert not ping(pot, "10.99.0.2"), "another source MAC must not leave the port"
+        chain = sh("nft", "list", "chain", "bridge", naming.nft_table(hid), "honeypot_web_1").stdout
+        mac_drops, other_drops = (int(n) for n in re.findall(r"counter packets (\d+)", chain))
+        assert mac_drops > 0 and other_drops > 0, chain
+    finally:
+        fw.remove(hid)
+        for name in net.links(naming.link_prefix(hid)):
+            net.delete_link(name)
+        for name in net.netns(naming.netns_prefix(hid)):
+            net.delete_netns(name)
+    assert naming.nft_table(hid) not in sh("nft", "list", "tables").stdout

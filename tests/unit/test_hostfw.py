@@ -14,7 +14,7 @@ from vhoneynet import naming
 from vhoneynet.backend import hostfw
 from vhoneynet.backend.hostfw import HostFirewall
 from vhoneynet.errors import HostNotReady
-from vhoneynet.hostrules import host_ruleset
+from vhoneynet.hostrules import HoneypotPort, host_ruleset
 
 TEMPLATES = Path(vhoneynet.__file__).parent / "render" / "templates"
 
@@ -39,6 +39,19 @@ def test_template_defines_one_table_for_the_honeynet() -> None:
     assert '"vhndemo-n*", "vhndemo-o*" } counter drop' in text
 
 
+PORTS = (HoneypotPort("web-1", "vhndemo-n03", "52:54:00:aa:bb:cc", "203.0.113.80"),
+         HoneypotPort("dns", "vhndemo-n04", "52:54:00:aa:bb:cd", "203.0.113.53"))
+
+
+def test_each_honeypot_port_sends_only_its_own_mac_and_address() -> None:
+    text = render("demo", honeypots=PORTS)
+    assert "delete table bridge vhn_demo" in text and text.count("table bridge vhn_demo {") == 1
+    assert '"vhndemo-n03" : jump honeypot_web_1, "vhndemo-n04" : jump honeypot_dns' in text
+    assert "ether saddr != 52:54:00:aa:bb:cc counter drop" in text
+    assert "arp saddr ether 52:54:00:aa:bb:cd arp saddr ip 203.0.113.53 accept" in text
+    assert "jump" not in render("demo")  # no honeypot: an empty bridge table
+
+
 def test_a_users_own_internet_bridge_is_left_alone() -> None:
     text = host_ruleset("demo", {"ext": "br-lab", "int": "vhndemo-int", "adm": "vhndemo-adm"},
                         "10.213.0.1", "10.213.0.2", owned_roles=("int", "adm"))
@@ -55,6 +68,7 @@ def test_template_needs_every_variable() -> None:
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"), reason="needs root and nft")
 def test_rendered_ruleset_passes_nft_check() -> None:
     HostFirewall().check(render("demo"))
+    HostFirewall().check(render("demo", honeypots=PORTS))
 
 
 @pytest.mark.parametrize("hid", ["", "Demo", "a b", "x; flush ruleset", "toolongid1"])

@@ -1,8 +1,10 @@
-"""Host firewall backend: one nftables table per honeynet (`inet vhn_<id>`), through `nft`.
+"""Host firewall backend: the nftables tables of each honeynet (`inet vhn_<id>` and
+`bridge vhn_<id>`), through `nft`.
 
-This is the host's own containment layer (the host never routes for a honeynet and
-answers on its admin bridge only to the gateway); the honeywall's rules live in the
-gateway VM. Tables are found by name, so `down` needs no state to remove them.
+This is the host's own containment layer (the host never routes for a honeynet, answers on
+its admin bridge only to the gateway, and lets each honeypot's NIC send only from its own
+MAC and address); the honeywall's rules live in the gateway VM. Tables are found by name,
+so `down` needs no state to remove them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from vhoneynet import naming
 from vhoneynet.errors import CommandFailed, HostNotReady
 
 NFT = "nft"
+FAMILIES = ("inet", "bridge")
 _TIMEOUT = 30  # seconds; nft answers in milliseconds unless the kernel is stuck
 
 
@@ -22,7 +25,7 @@ class HostFirewall:
     """Loads, lists and removes the host nftables table of each honeynet."""
 
     def apply(self, hid: str, ruleset: str) -> None:
-        """Load `ruleset` (the full definition of table `inet vhn_<hid>`) atomically.
+        """Load `ruleset` (the full definition of the honeynet's tables) atomically.
 
         The text is checked with `nft -c` first, then loaded in one transaction:
         either all of it replaces the old table, or nothing changes.
@@ -36,21 +39,17 @@ class HostFirewall:
         _nft("-f", "-", stdin=ruleset)
 
     def remove(self, hid: str) -> None:
-        """Delete table `inet vhn_<hid>`; a table that is not there is fine.
-
-        Raises CommandFailed on any other nft error.
-        """
-        try:
-            _nft("delete", "table", "inet", naming.nft_table(_checked(hid)))
-        except CommandFailed as e:
-            if "No such file or directory" not in str(e):
-                raise
+        """Delete the honeynet's tables in one transaction; tables that are not there are fine
+        (each is created before it is deleted). Raises CommandFailed on any other nft error."""
+        name = naming.nft_table(_checked(hid))
+        _nft("-f", "-", stdin="".join(f"table {family} {name}\ndelete table {family} {name}\n"
+                                      for family in FAMILIES))
 
     def tables(self, prefix: str = "vhn_") -> list[str]:
-        """Names of the host's `inet` tables that start with `prefix`, sorted."""
-        out = _nft("-j", "list", "tables", "inet")
+        """Names of the host's `inet` and `bridge` tables that start with `prefix`, sorted, once each."""
+        out = _nft("-j", "list", "tables")
         items = json.loads(out or "{}").get("nftables", [])
-        names = (i["table"]["name"] for i in items if "table" in i)
+        names = {i["table"]["name"] for i in items if "table" in i and i["table"]["family"] in FAMILIES}
         return sorted(n for n in names if n.startswith(prefix))
 
     def check(self, ruleset: str) -> None:
