@@ -17,7 +17,7 @@ from pathlib import Path
 from vhoneynet import hostrules, naming
 from vhoneynet.backend.disks import make_vfat, qcow2_virtual_size
 from vhoneynet.backend.hostfw import HostFirewall
-from vhoneynet.backend.libvirt import ExecResult, Hypervisor
+from vhoneynet.backend.libvirt import ExecResult, GuestInfo, Hypervisor
 from vhoneynet.backend.netlink import HostNet
 from vhoneynet.backend.process import run_in_netns
 from vhoneynet.errors import (
@@ -104,12 +104,18 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
 
     disks = run_dir / "disks"
     b.hv.ensure_pool(render("libvirt/pool.xml.j2", name=p.pool, path=disks), p.pool)
-    xmls = {g.name: _prepare_guest(topo, p, g, images[g.image], accel, disks, consoles, b) for g in p.guests}
     watches = {g.name: ConsoleWatch.from_now(consoles / f"{g.name}.log", g.role) for g in p.guests}
     progress(f"starting {len(p.guests)} guests")
-    starting = time.monotonic()
-    with ThreadPoolExecutor(max_workers=len(p.guests)) as pool:
-        list(pool.map(b.hv.start_domain, xmls.values()))
+    starts: list[float] = []
+
+    def create(guest: Guest) -> None:  # each guest's disks, then its domain: no guest waits for another
+        xml = _prepare_guest(topo, p, guest, images[guest.image], accel, disks, consoles, b)
+        started_domain = time.monotonic()
+        b.hv.start_domain(xml)
+        starts.append(time.monotonic() - started_domain)
+
+    with ThreadPoolExecutor(max_workers=len(p.guests)) as pool:  # an interrupt waits for the running ones
+        list(pool.map(create, p.guests))
     booting = time.monotonic()
     with probing(topo, p, b) as source:
         wait_ready(topo.id, watches, b, progress, timeout, guest_probes(topo, p, images) if probe else None, source)
@@ -120,13 +126,13 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         "images": round(images_done - started, 2),
         "orchestration": round(booting - images_done, 2),
         "boot": round(time.monotonic() - booting, 2),
-        "domain_start": round(booting - starting, 2),  # part of orchestration: libvirt starting the qemu processes
+        "domain_start": round(max(starts), 2),  # part of orchestration: libvirt starting a qemu process (slowest)
     }
     return result
 
 
 def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
-    if b.hv.guests(topo.id) or b.hv.orphan_domains(topo.id):
+    if any(b.hv.honeynet_domains(topo.id)):
         raise HoneynetExists(topo.id)
     for bridge in p.bridges:
         exists = b.net.link_exists(bridge.name)
@@ -152,7 +158,8 @@ def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, acc
     else:
         config = disks / f"{guest.name}-seed.img"
         make_vfat(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
-    b.hv.refresh_pool(p.pool)
+    # no pool refresh for the config disk: libvirt refuses one while another guest's overlay is
+    # being created, and removing the pool refreshes it first
     return domain_xml(topo, guest, image, accel, Path(overlay), config, consoles / f"{guest.name}.log")
 
 
@@ -212,26 +219,32 @@ def probing(topo: Topology, p: Plan, b: Backends):
 def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet) -> dict:
     """Remove every resource of honeynet `hid`; keep its captures. Raises HoneynetNotFound."""
     removed: dict[str, list[str]] = {"domains": [], "pools": [], "links": [], "netns": [], "nft": [], "dirs": []}
-    guests = b.hv.guests(hid)
-    for gateway in (g for g in guests if g.role == "gateway" and g.state == "running"):
-        _flush_capture(b, gateway.domain)
-    domains = [g.domain for g in guests] + b.hv.orphan_domains(hid)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(b.hv.remove_domain, domains))
-    removed["domains"] = domains
-    for name in b.hv.pools(naming.pool(hid)):
-        if name == naming.pool(hid):
-            b.hv.remove_pool(name)
-            removed["pools"].append(name)
-    for ns in b.net.netns(naming.netns_prefix(hid)):
-        b.net.delete_netns(ns)
-        removed["netns"].append(ns)
-    for link in b.net.links(naming.link_prefix(hid)):
-        b.net.delete_link(link)
-        removed["links"].append(link)
-    if naming.nft_table(hid) in b.fw.tables():
-        b.fw.remove(hid)
-        removed["nft"].append(naming.nft_table(hid))
+    guests, orphans = b.hv.honeynet_domains(hid)
+
+    def remove_gateway(gateway: GuestInfo) -> None:
+        if gateway.state == "running":
+            _flush_capture(b, gateway.domain)  # before its qemu goes: captured data is never lost
+        b.hv.remove_domain(gateway.domain)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(guests) + len(orphans))) as pool:
+        # honeypots go at once, in parallel with the gateway's flush; they capture nothing themselves
+        jobs = [pool.submit(remove_gateway, g) if g.role == "gateway" else pool.submit(b.hv.remove_domain, g.domain)
+                for g in guests] + [pool.submit(b.hv.remove_domain, d) for d in orphans]
+        for ns in b.net.netns(naming.netns_prefix(hid)):  # outside hosts need no domain gone
+            b.net.delete_netns(ns)
+            removed["netns"].append(ns)
+        for job in jobs:
+            job.result()
+        removed["domains"] = [g.domain for g in guests] + orphans
+        # with the domains gone: their disks, bridges and the host's rules for them, all at once
+        pools = [n for n in b.hv.pools(naming.pool(hid)) if n == naming.pool(hid)]
+        links = b.net.links(naming.link_prefix(hid))
+        tables = [naming.nft_table(hid)] if naming.nft_table(hid) in b.fw.tables() else []
+        jobs = [pool.submit(b.hv.remove_pool, n) for n in pools] + [pool.submit(b.net.delete_link, n) for n in links]
+        jobs += [pool.submit(b.fw.remove, hid) for _ in tables]
+        for job in jobs:
+            job.result()
+    removed |= {"pools": pools, "links": links, "nft": tables}
     run_dir = storage / "honeynets" / hid
     capture = _capture_dir(run_dir, storage, hid)
     alerts.stop_follower(run_dir)

@@ -93,22 +93,26 @@ class Hypervisor:
 
     def guests(self, hid: str | None = None) -> list[GuestInfo]:
         """Every vhoneynet guest (of one honeynet when `hid` is given)."""
+        found = [info for _, info in self._domains() if info is not None and (hid is None or info.hid == hid)]
+        return sorted(found, key=lambda g: (g.hid, g.role != "gateway", g.guest))
+
+    def _domains(self) -> list[tuple[str, GuestInfo | None]]:
         found = []
         for dom in self.conn.listAllDomains():
             try:
-                info = _guest_info(dom)
+                found.append((dom.name(), _guest_info(dom)))
             except libvirt.libvirtError as e:  # removed while we looked
                 if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     raise
-                continue
-            if info is not None and (hid is None or info.hid == hid):
-                found.append(info)
-        return sorted(found, key=lambda g: (g.hid, g.role != "gateway", g.guest))
+        return found
 
-    def orphan_domains(self, hid: str) -> list[str]:
-        """Domains named like this honeynet's but without readable metadata (e.g. a half-defined one)."""
-        prefix = naming.domain_prefix(hid)
-        return [d.name() for d in self.conn.listAllDomains() if d.name().startswith(prefix) and _guest_info(d) is None]
+    def honeynet_domains(self, hid: str) -> tuple[list[GuestInfo], list[str]]:
+        """The guests of honeynet `hid`, and the orphans: domains named like its guests but without
+        readable metadata (e.g. a half-defined one). One listing of the host's domains."""
+        found = self._domains()
+        guests = [info for _, info in found if info is not None and info.hid == hid]
+        orphans = [name for name, info in found if info is None and name.startswith(naming.domain_prefix(hid))]
+        return sorted(guests, key=lambda g: (g.role != "gateway", g.guest)), orphans
 
     def remove_domain(self, name: str) -> None:
         """Stop (hard) and undefine a domain; gone already (or meanwhile) is fine."""
