@@ -10,7 +10,7 @@ PACKAGES=(
   debootstrap e2fsprogs dosfstools mtools nftables iproute2 libxml2-utils
   tcpdump tshark bind9-dnsutils curl traceroute iputils-ping netcat-openbsd python3-venv
   postgresql openssl
-  graphviz smbclient mariadb-client openssh-client
+  graphviz smbclient mariadb-client openssh-client tini
 )
 IMAGES=(honeywall linux-dns linux-web linux-ssh linux-mail linux-db linux-smb)
 
@@ -51,7 +51,10 @@ if ! virsh -c qemu:///system version >/dev/null 2>&1; then
   else
     say "starting virtlogd and libvirtd (no service manager)"
     pgrep -x virtlogd >/dev/null || virtlogd -d
-    pgrep -x libvirtd >/dev/null || libvirtd -d
+    # libvirtd daemonises each qemu, so a qemu that ends is reaped by whoever adopts it, and
+    # libvirt's destroy waits until it is. Without a service manager that is the container's
+    # init, which may reap only every few seconds; tini -s adopts and reaps them at once.
+    pgrep -x libvirtd >/dev/null || setsid -f tini -s -- libvirtd </dev/null >>/var/log/libvirt/libvirtd.log 2>&1
   fi
   for _ in $(seq 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
   virsh -c qemu:///system version >/dev/null
