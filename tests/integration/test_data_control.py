@@ -105,7 +105,13 @@ def test_floods_and_port_scan_from_a_honeypot_stay_within_the_limits(honeynet: H
     assert {"compromise", "limit-reached"} <= kinds, kinds
 
 
+UDP_ONCE = "import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'vhn', (sys.argv[1], 7599))"
+
+
 def test_control_shows_counters_and_changes_limits_live(honeynet: Honeynet):
+    # one new UDP flow of our own, so the counter is not left to the order the tests run in
+    r = honeynet.exec("web", "python3", "-c", UDP_ONCE, ATTACKER, timeout=30)
+    assert r.returncode == 0, r.stderr
     before = json.loads(vhn("control", honeynet.hid, "--json").stdout)
     assert before["honeypots"]["web"]["tcp"]["limit"] == 3
     assert before["honeypots"]["web"]["udp"]["new"] >= 1
@@ -118,6 +124,64 @@ def test_control_shows_counters_and_changes_limits_live(honeynet: Honeynet):
         assert bad.returncode == 1 and "whole number" in bad.stderr.decode()
     finally:
         vhn("control", honeynet.hid, "set", "udp=20")
+
+
+SINK = r"""
+import json, socket, sys, time
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1]))); srv.listen(8); srv.settimeout(1)
+print("ready", flush=True)
+got, end = [], time.time() + float(sys.argv[2])
+while time.time() < end:
+    try: conn, _ = srv.accept()
+    except socket.timeout: continue
+    conn.settimeout(4); data = b""
+    try:
+        while chunk := conn.recv(4096): data += chunk
+    except OSError: pass
+    got.append(data.decode(errors="replace")); conn.close()
+print(json.dumps(got), flush=True)
+"""
+EXPLOITS = r"""
+import json, socket, sys, time
+out = {}
+for name, lines in (("cripple", [b"hello\n", b"run VHN-CRIPPLE-TEST now\n", b"still here\n"]),
+                    ("drop", [b"hello\n", b"run VHN-EXPLOIT-TEST now\n", b"after\n"]),
+                    ("reject", [b"hello\n", b"run VHN-REJECT-TEST now\n"] + [b"more\n"] * 30)):
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+    started, result = time.time(), "open"
+    try:
+        for line in lines:
+            s.sendall(line); time.sleep(0.2)
+    except OSError as e:
+        result = type(e).__name__
+    out[name] = {"result": result, "seconds": round(time.time() - started, 2)}
+    s.close(); time.sleep(1)
+print(json.dumps(out))
+"""
+
+
+def test_outbound_exploits_are_crippled_dropped_or_reset(honeynet: Honeynet):
+    port = 7610
+    sink = subprocess.Popen(["ip", "netns", "exec", honeynet.netns("attacker"), "python3", "-c", SINK, str(port), "40"],
+                            stdout=subprocess.PIPE, text=True)
+    vhn("control", honeynet.hid, "set", "tcp=50")  # room for three connections, whatever ran before
+    try:
+        assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+        r = honeynet.exec("web", "python3", "-c", EXPLOITS, ATTACKER, str(port), timeout=60)
+        assert r.returncode == 0, r.stderr
+        sent = json.loads(r.stdout)
+        received = json.loads(sink.communicate(timeout=60)[0].splitlines()[-1])
+    finally:
+        sink.kill()
+        vhn("control", honeynet.hid, "set", "tcp=3")
+    arrived = "".join(received)
+    assert "run VHN-CRIPPLED-XXX now" in arrived and "still here" in arrived  # replace: crippled, session goes on
+    assert "VHN-CRIPPLE-TEST" not in arrived
+    assert "VHN-EXPLOIT-TEST" not in arrived and "after" not in arrived  # drop: the flow stops at the exploit
+    assert "VHN-REJECT-TEST" not in arrived
+    assert sent["reject"]["result"] == "ConnectionResetError", sent  # reject: the honeypot gets a reset
+    assert sent["cripple"]["result"] == "open", sent
 
 
 LOCKDOWN_SENDER = r"""
@@ -163,6 +227,37 @@ def test_lockdown_stops_outbound_within_a_second_and_unlock_restores_it(honeynet
     assert any(t > locked_at + 3 for t in stamps), "nothing crossed after unlock"
 
 
+def test_live_changes_survive_a_gateway_reboot(honeynet: Honeynet):
+    vhn("control", honeynet.hid, "set", "udp=7")
+    vhn("lockdown", honeynet.hid)
+    try:
+        honeynet.sh("gateway", "(sleep 1; reboot) > /dev/null 2>&1 &")
+        time.sleep(10)
+        deadline, state = time.monotonic() + 600, None
+        while time.monotonic() < deadline:
+            r = vhn("control", honeynet.hid, "--json", check=False, timeout=60)
+            state = json.loads(r.stdout) if r.returncode == 0 else None
+            # the counting chains exist once the gateway's start script has loaded the ruleset again
+            if state and state["honeypots"]["web"]["udp"]["limit"] == 7:
+                break
+            time.sleep(5)
+        assert state and state["honeypots"]["web"]["udp"]["limit"] == 7, state
+        locked = honeynet.exec("gateway", "nft", "list", "set", "bridge", "vhn", "lockdown")
+        assert "203.0.113.0/24" in locked.stdout.decode(), locked.stdout  # the gateway's own lockdown came back
+    finally:
+        vhn("unlock", honeynet.hid, check=False)
+        vhn("control", honeynet.hid, "set", "udp=20", check=False)
+    deadline = time.monotonic() + 300
+    while True:  # inbound answers again once the gateway has joined its ports
+        ok = in_netns(honeynet.netns("attacker"), "curl", "-sS", "-m", "10", "-o", "/dev/null", "-w", "%{http_code}",
+                      "http://203.0.113.80/")
+        if ok.stdout == "200" or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert ok.stdout == "200", ok.stderr
+    assert "udp 20/hour" in honeynet.exec("gateway", "nft", "list", "chain", "bridge", "vhn", "new_udp").stdout.decode()
+
+
 def test_stopped_gateway_lets_nothing_cross(honeynet: Honeynet):
     domain = f"vhn-{honeynet.hid}-gateway"
     subprocess.run(["virsh", "-c", "qemu:///system", "suspend", domain], check=True, capture_output=True)
@@ -172,6 +267,41 @@ def test_stopped_gateway_lets_nothing_cross(honeynet: Honeynet):
         assert inbound.returncode != 0 and " 0 received" in ping.stdout, (inbound, ping.stdout)
     finally:
         subprocess.run(["virsh", "-c", "qemu:///system", "resume", domain], capture_output=True)
+    again = in_netns(honeynet.netns("attacker"), "curl", "-sS", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
+                     "http://203.0.113.80/")
+    assert again.stdout == "200", again.stderr
+
+
+def test_dead_ips_stops_what_honeypots_send_and_its_watchdog_starts_it_again(honeynet: Honeynet, tmp_path):
+    started = "grep -c 'Engine started' /run/vhn/ids/suricata-outbound.log"
+    starts = int(honeynet.sh("gateway", started).stdout or 0)
+    pcap = str(tmp_path / "dead-ips.pcap")
+    cap = _capture(honeynet.netns("attacker"), 60, pcap)
+    try:  # the watchdog is held while we look, then let go
+        kill = "touch /run/vhn/ips-hold && kill -9 $(cat /run/vhn/suricata-outbound.pid)"
+        assert honeynet.sh("gateway", kill).returncode == 0
+        r = honeynet.exec("web", "python3", "-c", UDP_ONCE, ATTACKER, timeout=30)
+        assert r.returncode == 0, r.stderr
+        inbound = in_netns(honeynet.netns("attacker"), "curl", "-sS", "-m", "5", "http://203.0.113.80/")
+        time.sleep(2)
+    finally:
+        cap.terminate()
+        cap.wait(10)
+        honeynet.sh("gateway", "rm -f /run/vhn/ips-hold")
+    # fail closed: neither the honeypot's datagram nor its answers to the inbound connection left
+    assert not _count(pcap, "src host 203.0.113.80"), "a honeypot's packet crossed with no IPS reading the queue"
+    assert inbound.returncode != 0
+    # the gateway's capture still has both: the inbound SYN and the stopped datagram
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    captured = "".join(subprocess.run(["tcpdump", "-r", str(f), "-n", "udp dst port 7599 or tcp dst port 80"],
+                                      capture_output=True, text=True).stdout
+                       for f in sorted((honeynet.capture / honeynet.hid / day / "pcap").iterdir()))
+    assert "203.0.113.66.7599" in captured and "203.0.113.80.80" in captured
+    # the watchdog starts it again, and the honeypot answers again
+    deadline = time.monotonic() + 180
+    while int(honeynet.sh("gateway", started).stdout or 0) <= starts:
+        assert time.monotonic() < deadline, "the watchdog did not start suricata again"
+        time.sleep(3)
     again = in_netns(honeynet.netns("attacker"), "curl", "-sS", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
                      "http://203.0.113.80/")
     assert again.stdout == "200", again.stderr
@@ -193,6 +323,7 @@ def test_verify_passes_when_healthy_and_fails_when_the_ruleset_is_flushed(honeyn
     assert healthy.returncode == 0 and report["ok"], json.dumps(report, indent=1)
     verdicts = {layer["layer"]: layer["verdict"] for layer in report["layers"]}
     assert set(verdicts.values()) == {"pass"}, verdicts
+    assert "fence list" in verdicts  # the session honeynet fences 192.0.2.0/24
     # verify leaves nothing behind: no new host table (the honeynet's own vhn_<id> stays), no probe namespace
     assert subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout == tables_before
     assert not [n for n in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout.split()
@@ -204,7 +335,7 @@ def test_verify_passes_when_healthy_and_fails_when_the_ruleset_is_flushed(honeyn
         report = json.loads(broken.stdout)
         failed = {layer["layer"] for layer in report["layers"] if layer["verdict"] == "fail"}
         assert broken.returncode == 1 and not report["ok"]
-        assert "anti-spoofing: source address" in failed and "inline IPS: drop" in failed, failed
+        assert {"anti-spoofing: source address", "inline IPS: drop", "fence list"} <= failed, failed
         assert "anti-spoofing: host (nwfilter)" not in failed  # the host's layer holds on its own
     finally:
         for f in ("ruleset.nft", "capture.nft"):

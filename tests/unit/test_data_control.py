@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from ruamel.yaml import YAML
 
 from vhoneynet.errors import BadLimitChange
-from vhoneynet.gateway import ips
-from vhoneynet.gateway.config import config_files, limits_context, rate_bytes, ruleset, size_bytes
+from vhoneynet.gateway import ips, reject
+from vhoneynet.gateway.config import (
+    config_files,
+    limits_context,
+    rate_bytes,
+    ruleset,
+    size_bytes,
+)
 from vhoneynet.gateway.control import parse_changes
 from vhoneynet.gateway.verify import verify_addresses
 from vhoneynet.plan import plan
@@ -130,3 +137,53 @@ def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_pat
     delivered = [json.loads(line) for line in got.read_text().splitlines() if line]
     assert [a["honeypot"] for a in delivered] == ["web"]  # nothing from before the follower, nothing twice
     assert alerts.start_follower(topo()) is None  # no hook, no process
+
+
+def test_reject_becomes_a_marked_alert_that_the_ruleset_answers():
+    text = reject.gateway_rules('reject tcp $HOME_NET any -> $EXTERNAL_NET 445 (msg:"smb"; flags:S; sid:7;)\n'
+                             'drop tcp any any -> any 1 (msg:"reject in a message stays"; sid:8;)\n'
+                             '# reject tcp any any -> any any (sid:9;)\n')
+    lines = text.splitlines()
+    assert lines[0] == ('alert tcp $HOME_NET any -> $EXTERNAL_NET 445 (nfq_set_mark:0x56480000/0xffff0000; '
+                        'msg:"smb"; flags:S; sid:7;)')
+    assert lines[1].startswith("drop ") and lines[2].startswith("# reject")
+    curated = config_files(topo(), plan(topo()))["honeynet.rules"]
+    assert "\nreject " not in curated and curated.count("nfq_set_mark:0x56480000/0xffff0000;") == 2
+    text = ruleset(topo())
+    assert "meta mark & 0xffff0000 == 0x56480000 ct mark set 0x56480000 counter drop" in text
+    assert 'iifname "int" ct mark 0x56480000 ip protocol tcp counter reject with tcp reset' in text
+    assert "reject" not in ruleset(topo("    ips: {enabled: false}\n"))
+
+
+def test_rejectdst_and_rejectboth_are_refused_with_field_and_line(tmp_path):
+    from vhoneynet.errors import TopologyInvalid
+
+    rules = tmp_path / "extra.rules"
+    rules.write_text("alert tcp any any -> any 1 (sid:1;)\nrejectboth tcp any any -> any 2 (sid:2;)\n")
+    with pytest.raises(TopologyInvalid) as info:
+        loads(BASE + "gateway:\n  data_control:\n    ips:\n"
+              "      rules: ['rejectdst tcp any any -> any 3 (sid:3;)']\n"
+              f"      rule_files: [{rules}, {tmp_path}/missing.rules]\n", "t.yml")
+    found = {f: (line, msg) for f, line, msg in info.value.problems}
+    assert found["gateway.data_control.ips.rules[0]"][0] == 6
+    assert "rejectdst is not supported" in found["gateway.data_control.ips.rules[0]"][1]
+    assert "line 2: rejectboth" in found["gateway.data_control.ips.rule_files[0]"][1]
+    assert "cannot read" in found["gateway.data_control.ips.rule_files[1]"][1]
+
+
+def test_lockdown_in_the_topology_fills_the_lockdown_set():
+    locked = ruleset(topo("    lockdown: true\n")).split("set lockdown {")[1].split("}")[0]
+    assert "elements = { 203.0.113.0/24 " in locked
+    assert "elements" not in ruleset(topo()).split("set lockdown {")[1].split("}")[0]
+
+
+def test_config_disk_is_rewritten_in_place(tmp_path):
+    from vhoneynet.backend.disks import make_vfat, rewrite_vfat
+
+    disk = tmp_path / "config.img"
+    make_vfat(disk, "VHNGW", {"ruleset.nft": "old\n"})
+    inode, size = disk.stat().st_ino, disk.stat().st_size
+    rewrite_vfat(disk, "VHNGW", {"ruleset.nft": "new and longer\n", "start.sh": "true\n"})
+    assert (disk.stat().st_ino, disk.stat().st_size) == (inode, size)  # qemu's open file sees the new files
+    read = subprocess.run(["mtype", "-i", str(disk), "::ruleset.nft"], capture_output=True, text=True, check=True)
+    assert read.stdout == "new and longer\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import tempfile
 from pathlib import Path
@@ -21,6 +22,21 @@ def make_vfat(path: Path, label: str, files: dict[str, str], size_kib: int = 204
             sources.append(str(src))
         run(["mcopy", "-o", "-i", str(path), *sources, "::"])
     path.chmod(0o644)
+
+
+def rewrite_vfat(path: Path, label: str, files: dict[str, str]) -> None:
+    """Replace the files of an existing FAT disk in place (same file, same size).
+
+    A guest that has the disk attached keeps its file handle and reads the new files at its
+    next boot; the gateway copies its config disk to a tmpfs at boot and never reads it again.
+    """
+    with tempfile.TemporaryDirectory(prefix="vhn-disk-") as tmp:
+        fresh = Path(tmp) / "disk.img"
+        make_vfat(fresh, label, files, path.stat().st_size // 1024)
+        with open(path, "r+b") as disk:
+            disk.write(fresh.read_bytes())
+            disk.flush()
+            os.fsync(disk.fileno())
 
 
 def qcow2_virtual_size(path: Path) -> int:

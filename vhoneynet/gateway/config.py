@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from vhoneynet import naming
 from vhoneynet.errors import VerifyUnavailable
-from vhoneynet.gateway import capture, ips
+from vhoneynet.gateway import capture, ips, reject
 from vhoneynet.plan import Plan, admin_addresses
 from vhoneynet.render import render
 from vhoneynet.topology.model import Limits, Topology
 
 CONFIG_LABEL = "VHNGW"
+CONFIG_DISK = "gateway-config.img"  # in the honeynet's pool directory
 CAPTURE_TAG = "capture"
 READY_MARK = "vhn-gateway: ready"
 FAILED_MARK = "vhn-gateway: failed"
@@ -87,9 +88,12 @@ def ruleset(topo: Topology) -> str:
         allow=[str(n) for n in dc.allow],
         throttle={"rate": rate_bytes(throttle.rate), "burst": size_bytes(throttle.burst)} if throttle.enabled else None,
         roach_motel=dc.mode == "roach-motel",
+        lockdown=dc.lockdown,
         icmp_block=dc.icmp == "block",
         max_echo=MAX_ECHO_BYTES,
         ips=dc.ips.enabled,
+        reject_mark=f"{reject.REJECT_MARK:#010x}",
+        reject_mask=f"{reject.REJECT_MASK:#010x}",
         **limits_context(topo),
     )
 

@@ -2,8 +2,9 @@
 
 Everything runs in the gateway through its guest agent (`nft` reads and atomic `nft -f`
 transactions); the gateway is never restarted and conntrack is never touched, so
-established sessions survive a change. The honeynet's saved topology (run dir) records
-the limits in force, so later renders and `verify` see them.
+established sessions survive a change. A change is also kept: the honeynet's saved topology
+(run dir) records the limits and lockdown in force, so later renders and `verify` see them,
+and the gateway's config disk is rewritten, so a gateway that boots again comes back with them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import time
 from pathlib import Path
 
 from vhoneynet.errors import BadLimitChange, DataControlFailed
-from vhoneynet.gateway.config import limits_context
+from vhoneynet.backend.disks import rewrite_vfat
+from vhoneynet.gateway.config import CONFIG_DISK, CONFIG_LABEL, config_files, limits_context
 from vhoneynet.lifecycle import TOPOLOGY_FILE, Backends, execute
 from vhoneynet.plan import plan
 from vhoneynet.render import render
@@ -21,7 +23,7 @@ from vhoneynet.topology.model import DEFAULT_STORAGE, Limits, Topology
 
 TABLE = ("bridge", "vhn")
 PROTOCOLS = ("tcp", "udp", "icmp", "other")
-VERDICTS = ("spoofed", "lockdown", "invalid", "fenced", "ping-of-death", "smurf", "icmp-blocked", "throttled", "roach-motel", "allowed")
+VERDICTS = ("spoofed", "lockdown", "invalid", "fenced", "ping-of-death", "smurf", "icmp-blocked", "throttled", "roach-motel", "allowed", "reject_marked")
 WINDOWS = ("second", "minute", "hour", "day")
 
 
@@ -58,6 +60,7 @@ def counters(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> dict:
                     chains[rule["chain"]] = expr["counter"]
     sets = {o["set"]["name"]: o["set"] for o in table if "set" in o}
     limits = topo.gateway.data_control.limits
+    in_force = _limits_in_force(table)
     honeypots = {}
     for h in topo.honeypots:
         key = h.name.replace("-", "_")
@@ -65,7 +68,7 @@ def counters(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> dict:
             "address": str(h.address),
             **{p: {"new": named.get(f"{key}_{p}_new", {}).get("packets", 0),
                    "limited": named.get(f"{key}_{p}_limited", {}).get("packets", 0),
-                   "limit": getattr(limits, p)} for p in PROTOCOLS},
+                   "limit": in_force.get(p, getattr(limits, p))} for p in PROTOCOLS},
         }
     return {
         "id": hid,
@@ -75,6 +78,17 @@ def counters(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> dict:
         "honeypots": honeypots,
         "dropped": {v: {"packets": c["packets"], "bytes": c["bytes"]} for v, c in chains.items()},
     }
+
+
+def _limits_in_force(table: list[dict]) -> dict[str, int]:
+    """The limits the gateway's ruleset enforces, from the comments of its counting rules."""
+    found = {}
+    for obj in table:
+        comment = obj.get("rule", {}).get("comment", "")
+        if comment.startswith("limit "):  # "limit tcp 20/hour"
+            _, proto, rate = comment.split()
+            found[proto] = int(rate.split("/")[0])
+    return found
 
 
 def parse_changes(changes: list[str]) -> dict[str, int | str]:
@@ -109,10 +123,19 @@ def set_limits(hid: str, b: Backends, changes: dict[str, int | str], storage: Pa
     text = render("gateway/limits-update.nft.j2", window_changed=new.window != old.window,
                   changed=[k for k, v in changes.items() if getattr(old, k) != v], **limits_context(topo, new))
     nft(hid, b, ["-f", "-"], "change the limits", stdin=text.encode())
-    dc = topo.gateway.data_control.model_copy(update={"limits": new})
-    saved = topo.model_copy(update={"gateway": topo.gateway.model_copy(update={"data_control": dc})})
-    (storage / "honeynets" / hid / TOPOLOGY_FILE).write_text(saved.model_dump_json(indent=2))
+    _keep(topo, storage, limits=new)
     return new
+
+
+def _keep(topo: Topology, storage: Path, **changes) -> None:
+    """Save a live change of data control for the rest of the honeynet's life: in its saved
+    topology (what `control`, `verify` and later renders read) and on the gateway's config disk
+    (what the gateway loads when it boots again)."""
+    dc = topo.gateway.data_control.model_copy(update=changes)
+    saved = topo.model_copy(update={"gateway": topo.gateway.model_copy(update={"data_control": dc})})
+    run_dir = storage / "honeynets" / topo.id
+    (run_dir / TOPOLOGY_FILE).write_text(saved.model_dump_json(indent=2))
+    rewrite_vfat(run_dir / "disks" / CONFIG_DISK, CONFIG_LABEL, config_files(saved, plan(saved)))
 
 
 def _ext_tap(topo: Topology) -> str:
@@ -132,6 +155,7 @@ def lockdown(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> float:
     b.net.set_link_up(_ext_tap(topo), False)
     took = time.monotonic() - started
     nft(hid, b, ["add", "element", *TABLE, "lockdown", f"{{ {topo.networks.honeynet.cidr} }}"], "lock down")
+    _keep(topo, storage, lockdown=True)
     return took
 
 
@@ -141,7 +165,9 @@ def unlock(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> float:
     started = time.monotonic()
     nft(hid, b, ["flush", "set", *TABLE, "lockdown"], "unlock")
     b.net.set_link_up(_ext_tap(topo), True)
-    return time.monotonic() - started
+    took = time.monotonic() - started
+    _keep(topo, storage, lockdown=False)
+    return took
 
 
 def locked_down_on_host(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> bool:

@@ -4,6 +4,8 @@ Two processes share one rendered config shape: `outbound` reads NFQUEUE 0 (the r
 queues every packet a honeypot sends there, without `bypass`: if Suricata dies, outbound
 traffic stops) and may drop, replace or reject; `inbound` reads the `ext` port through a
 BPF filter that keeps only frames no honeypot sent, and can only alert.
+
+`reject` is carried out by the ruleset, see gateway/reject.py.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from importlib.resources import files
 
 from vhoneynet import naming
 from vhoneynet.errors import VerifyUnavailable
+from vhoneynet.gateway.reject import gateway_rules
 from vhoneynet.render import render
 from vhoneynet.topology.model import Topology
 
@@ -59,9 +62,9 @@ def config_files(topo: Topology) -> dict[str, str]:
     ips = topo.gateway.data_control.ips
     if not ips.enabled:
         return {}
-    out = {CUSTOM_RULES: custom_rules(topo)}
+    out = {CUSTOM_RULES: gateway_rules(custom_rules(topo))}
     if ips.curated:
-        out[CURATED_RULES] = curated_rules()
+        out[CURATED_RULES] = gateway_rules(curated_rules())
     for direction in DIRECTIONS:
         out[f"suricata-{direction}.yaml"] = render(
             "gateway/suricata.yaml.j2", hid=topo.id, direction=direction,

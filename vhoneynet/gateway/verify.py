@@ -28,7 +28,7 @@ from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 PROBE, SINK = "vprobe", "vsink"
 PROBE_VETH, SINK_VETH = 99, 98  # outside hosts use veth indexes 0..98 at most
 PORTS = {"limits": 7001, "spoofed-ip": 7002, "spoofed-mac": 7003, "throttle": 7004, "ips": 7005,
-         "host-spoofed-ip": 7006, "host-spoofed-mac": 7007}
+         "host-spoofed-ip": 7006, "host-spoofed-mac": 7007, "fence": 7008}
 MARKER = "VHN-EXPLOIT-TEST"
 
 
@@ -51,6 +51,14 @@ def verify_addresses(topo: Topology) -> tuple[IPv4Address, IPv4Address, IPv4Addr
     if len(free) < 3:
         raise VerifyUnavailable(topo.id, f"no three free addresses left in {net.cidr}")
     return free[0], free[1], free[2]
+
+
+def fence_target(topo: Topology) -> IPv4Address | None:
+    """The address verify sends to in the first fenced network (its first host), if any."""
+    fence = topo.gateway.data_control.fence
+    if not fence:
+        return None
+    return fence[0].network_address if fence[0].prefixlen == 32 else next(fence[0].hosts())
 
 
 def _script(name: str) -> str:
@@ -79,7 +87,9 @@ def verify(hid: str, b: Backends, storage=DEFAULT_STORAGE) -> list[LayerResult]:
         "broadcast": str(topo.networks.honeynet.cidr.broadcast_address), "ports": PORTS, "marker": MARKER,
         "spoof_address": str(spoofed), "limit": limit,
         "throttle_pace": min(4_000_000, 4 * throttle_rate),
-        "probes": ["spoofed-ip", "spoofed-mac", "ping-of-death", "smurf", "ips", "limits", "throttle"],
+        "fence_address": str(fence_target(topo)),
+        "probes": ["spoofed-ip", "spoofed-mac", *(["fence"] if dc.fence else []),
+                   "ping-of-death", "smurf", "ips", "limits", "throttle"],
     }
     element = f"{{ {probe_mac} . {probe} }}"
     try:
@@ -171,6 +181,11 @@ def _verdicts(topo: Topology, sent: dict, arrived: dict, host: dict | None, limi
     else:
         out.append(zero("anti-spoofing: host (nwfilter)", host["sent"], host["arrived"],
                         f"from {host['honeypot']}, counted at the gateway's honeynet port"))
+    if dc.fence:
+        out.append(zero("fence list", sent.get("fence", 0), arrived.get("fence", 0),
+                        f"to {fence_target(topo)}, in the fenced {dc.fence[0]}"))
+    else:
+        out.append(LayerResult("fence list", 0, 0, 0, "skipped", "no fence list"))
     out += [
         zero("icmp: ping of death", sent.get("ping-of-death", 0), arrived.get("pod", 0)),
         zero("icmp: smurf", sent.get("smurf", 0), arrived.get("smurf", 0)),

@@ -130,6 +130,8 @@ class DataControl(Spec):
     allow: list[IPv4Network] = Field(default_factory=list, description="destinations exempt from counting (e.g. resolvers)")
     ips: Ips = Ips()
     alerts: Alerts = Alerts()
+    lockdown: bool = Field(False, description="start with all outbound traffic stopped (`vhoneynet unlock` opens it); "
+                                              "`lockdown`/`unlock` keep this in the running honeynet's saved topology")
 
 
 class Capture(Spec):

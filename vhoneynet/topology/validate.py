@@ -6,6 +6,7 @@ from collections import Counter
 from ipaddress import IPv4Address
 
 from vhoneynet import naming
+from vhoneynet.gateway.reject import unsupported_reject
 from vhoneynet.topology.model import Topology
 
 Problem = tuple[tuple[str | int, ...], str]
@@ -18,6 +19,7 @@ def check(topo: Topology, known_images: set[str] | None = None) -> list[Problem]
         *_addresses(topo),
         *_networks(topo),
         *_images(topo, known_images),
+        *_ips(topo),
     ]
 
 
@@ -93,4 +95,25 @@ def _images(topo: Topology, known: set[str] | None) -> list[Problem]:
     for kind in topo.kinds:
         if kind not in known:
             problems.append((("kinds", kind), f"no image recipe {kind!r}"))
+    return problems
+
+
+def _ips(topo: Topology) -> list[Problem]:
+    """Rules the gateway cannot load: unreadable rule files, actions it cannot carry out."""
+    problems: list[Problem] = []
+    ips = topo.gateway.data_control.ips
+    where = ("gateway", "data_control", "ips")
+    for i, rule in enumerate(ips.rules):
+        if action := unsupported_reject(rule):
+            problems.append(((*where, "rules", i), f"{action} is not supported: the gateway resets only the honeypot's side"))
+    for i, path in enumerate(ips.rule_files):
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as e:
+            problems.append(((*where, "rule_files", i), f"cannot read {path}: {e.strerror}"))
+            continue
+        for n, line in enumerate(lines, 1):
+            if action := unsupported_reject(line):
+                why = f"{path} line {n}: {action} is not supported: the gateway resets only the honeypot's side"
+                problems.append(((*where, "rule_files", i), why))
     return problems

@@ -98,8 +98,15 @@ ids_links() {
 	done
 }
 ids_links "$(date -u +%F)"
-suricata -c /run/vhn/config/suricata-outbound.yaml -q 0 -k none -D --pidfile /run/vhn/suricata-outbound.pid
-suricata -c /run/vhn/config/suricata-inbound.yaml --pcap=ext -k none -D --pidfile /run/vhn/suricata-inbound.pid
+start_suricata() {
+	rm -f "/run/vhn/suricata-$1.pid"
+	case $1 in
+		outbound) suricata -c /run/vhn/config/suricata-outbound.yaml -q 0 -k none -D --pidfile /run/vhn/suricata-outbound.pid ;;
+		inbound) suricata -c /run/vhn/config/suricata-inbound.yaml --pcap=ext -k none -D --pidfile /run/vhn/suricata-inbound.pid ;;
+	esac
+}
+start_suricata outbound
+start_suricata inbound
 for direction in outbound inbound; do
 	for _ in $(seq 600); do
 		grep -q "Engine started" "/run/vhn/ids/suricata-$direction.log" 2>/dev/null && break
@@ -114,6 +121,18 @@ done
 		day=$(date -u +%F)
 		ids_links "$day"
 		for direction in outbound inbound; do kill -HUP "$(cat /run/vhn/suricata-$direction.pid)" 2>/dev/null || true; done
+	done
+) &
+# Watchdog: while the outbound Suricata is dead nothing a honeypot sends leaves (fail closed);
+# it is started again within 10 s. `touch /run/vhn/ips-hold` pauses the watchdog (maintenance).
+(
+	while sleep 10; do
+		[ -e /run/vhn/ips-hold ] && continue
+		for direction in outbound inbound; do
+			kill -0 "$(cat "/run/vhn/suricata-$direction.pid" 2>/dev/null)" 2>/dev/null && continue
+			say "suricata $direction is not running; starting it again"
+			start_suricata "$direction"
+		done
 	done
 ) &
 say "ips running"

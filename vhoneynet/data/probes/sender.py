@@ -2,7 +2,7 @@
 
 Run by `vhoneynet verify` in its probe namespace (honeynet side) or, with python3, in a honeypot.
 argv[1]: JSON {"iface", "mac", "address", "sink", "sink_mac", "broadcast", "ports": {...},
-"marker", "probes": [...], "limit", "spoof_address", "throttle_pace"}.
+"marker", "probes": [...], "limit", "spoof_address", "fence_address", "throttle_pace"}.
 """
 
 import json
@@ -51,6 +51,10 @@ if "spoofed-mac" in probes:
     for i in range(20):
         raw.send(frame("02:00:5e:10:00:01", cfg["sink_mac"], udp(cfg["address"], cfg["sink"], ports["spoofed-mac"], b"VHN-SPOOF", 200 + i)))
     sent["spoofed-mac"] = 20
+if "fence" in probes:
+    for i in range(10):
+        raw.send(frame(cfg["mac"], cfg["sink_mac"], udp(cfg["address"], cfg["fence_address"], ports["fence"], b"VHN-FENCE", 500 + i)))
+    sent["fence"] = 10
 if "ping-of-death" in probes:
     payload = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1) + b"\x41" * 2992
     payload = payload[:2] + struct.pack("!H", checksum(payload)) + payload[4:]
