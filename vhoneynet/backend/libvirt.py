@@ -276,7 +276,7 @@ class Hypervisor:
             if time.monotonic() > deadline:
                 raise AgentUnavailable(domain, f"{argv[0]} still running after {timeout:.0f} s")
             time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.1)  # a short command (the capture flush on `down`) is seen ending at once
         return ExecResult(
             exit_code=status.get("exitcode", 128 + status.get("signal", 0)),  # type: ignore[union-attr]
             stdout=base64.b64decode(status.get("out-data", "")),  # type: ignore[union-attr]
