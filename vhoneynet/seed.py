@@ -69,7 +69,7 @@ TTY_AUDIT_PAM = ("for f in /etc/pam.d/sshd /etc/pam.d/login; do [ ! -f $f ] || g
 
 
 def _capture_files(topo: Topology) -> list[GuestFile]:
-    """Syslog to the honeynet's log sink, and kernel audit of every command run in a login session."""
+    """Syslog to the honeynet's log sink, and kernel audit of login sessions (commands and typed keystrokes)."""
     forward = render("cloudinit/rsyslog/forward.conf.j2", loghost=topo.networks.honeynet.log_sink)
     return [GuestFile("/etc/rsyslog.d/90-vhn-loghost.conf", forward),
             GuestFile(CAPTURE_SYSCTL, render("cloudinit/sysctl-capture.conf.j2")),

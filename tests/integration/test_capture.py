@@ -5,7 +5,6 @@ payload, a syslog line and shell commands run over ssh all end up in the local e
 from __future__ import annotations
 
 import datetime
-import glob
 import json
 import subprocess
 import time
@@ -17,7 +16,7 @@ from tests.integration import postgres
 from tests.integration.conftest import Honeynet, in_netns, vhn
 
 pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow, pytest.mark.xdist_group("honeynet")]
-WEB, ATTACKER = "203.0.113.80", "203.0.113.66"
+WEB, DNS, ATTACKER = "203.0.113.80", "203.0.113.53", "203.0.113.66"
 LISTEN_PORT = 8099
 
 
@@ -41,7 +40,8 @@ def traffic(honeynet: Honeynet, tmp_path_factory: pytest.TempPathFactory) -> dic
     """Generate one of each captured layer once; the tests below look for them."""
     marker = f"vhn{time.time_ns() % 10**9}"
     # inbound: the attacker fetches the web page
-    r = in_netns(honeynet.netns("attacker"), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://{WEB}/")
+    r = in_netns(honeynet.netns("attacker"), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                 f"http://{WEB}/?visit={marker}")
     assert r.stdout == "200", r
     # outbound with an alerting payload: the web honeypot sends the IPS's test exploit marker out
     listener = subprocess.Popen(["ip", "netns", "exec", honeynet.netns("attacker"), "timeout", "20", "nc", "-l", "-p",
@@ -54,16 +54,31 @@ def traffic(honeynet: Honeynet, tmp_path_factory: pytest.TempPathFactory) -> dic
         listener.wait()
     # a syslog line
     assert honeynet.exec("web", "logger", "-t", "vhn-test", f"syslog {marker}").returncode == 0
-    # shell commands typed over ssh (key login as root; the key is put there for the test)
+    # the attacker resolves a name through the dns honeypot
+    r = in_netns(honeynet.netns("attacker"), "dig", "+short", "+time=5", f"@{DNS}", "web.corp.example")
+    assert r.stdout.strip() == WEB, r
+    # a shell session over ssh (key login as root; the key is put there for the test), typed line by
+    # line as a person would: a program, shell builtins, and a line typed into a program (cat)
     keydir = tmp_path_factory.mktemp("ssh")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keydir / "id")], check=True)
     pub = (keydir / "id.pub").read_text().strip()
     assert honeynet.sh("web", f"install -d -m 700 /root/.ssh && echo '{pub}' >> /root/.ssh/authorized_keys").returncode == 0
-    typed = f"ls -d / /tmp/typed-{marker}; echo done-{marker}\nexit\n"
-    r = subprocess.run(["ip", "netns", "exec", honeynet.netns("attacker"), "ssh", "-tt", "-i", str(keydir / "id"),
-                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-                        f"root@{WEB}"], input=typed, capture_output=True, text=True, timeout=120)
-    assert f"done-{marker}" in r.stdout, r.stdout + r.stderr
+    typed = [f"ls -d / /tmp/typed-{marker}; echo done-{marker}\n", "cd /tmp\n", "cat > /dev/null\n",
+             f"into-cat-{marker}\n", "\x04", "exit\n"]
+    ssh = subprocess.Popen(["ip", "netns", "exec", honeynet.netns("attacker"), "ssh", "-tt", "-i", str(keydir / "id"),
+                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                            f"root@{WEB}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(15)  # the login, under TCG
+        for line in typed:
+            ssh.stdin.write(line.encode())
+            ssh.stdin.flush()
+            time.sleep(2)
+        out, _ = ssh.communicate(timeout=120)
+    finally:
+        if ssh.poll() is None:
+            ssh.kill()
+    assert f"done-{marker}".encode() in out, out
     return {"marker": marker}
 
 
@@ -93,16 +108,41 @@ def test_firewall_log_has_inbound_and_outbound_with_verdicts(honeynet: Honeynet,
     assert len(unique) == len(set(tuple(line.split()[3:]) for line in unique))
 
 
+def test_keystrokes_typed_over_ssh_are_captured(honeynet: Honeynet, traffic: dict):
+    marker = traffic["marker"]
+    # what the login shell read: builtins included (the record comes when the shell exits)
+    shell = wait_for(honeynet, lambda e: e["type"] == "keystrokes" and f"echo done-{marker}" in e["data"]["typed"],
+                     "shell keystrokes")
+    assert shell[0]["honeypot"] == "web" and shell[0]["data"]["comm"] == "bash"
+    assert "cd /tmp" in shell[0]["data"]["typed"] and "exit" in shell[0]["data"]["typed"]
+    # what a program read from the terminal, line by line
+    program = wait_for(honeynet, lambda e: e["type"] == "keystrokes" and f"into-cat-{marker}" in e["data"]["typed"],
+                       "keystrokes typed into cat")
+    assert program[0]["data"]["comm"] == "cat" and program[0]["data"]["auid"] == "0"
+
+
 def test_ids_alert_with_payload_and_fast_line(honeynet: Honeynet, traffic: dict):
-    if not glob.glob(str(honeynet.capture / honeynet.hid / "*" / "ids" / "eve*.json")):
-        pytest.skip("the gateway writes no EVE log (inline IPS not enabled in this build)")
     alert = wait_for(honeynet, lambda e: e["type"] == "alert" and e["dst"] == ATTACKER and e["dport"] == LISTEN_PORT,
                      "IDS alert")
     assert alert[0]["honeypot"] == "web" and "VHN test exploit marker" in alert[0]["summary"]
+    assert f"VHN-EXPLOIT-TEST {traffic['marker']}" in alert[0]["data"]["payload_text"]
     wait_for(honeynet, lambda e: e["type"] == "fast" and e["dst"] == ATTACKER and e["dport"] == LISTEN_PORT, "fast.log alert")
-    if "payload" not in alert[0]["data"]:
-        pytest.skip("the gateway's Suricata EVE alerts carry no payload (suricata.yaml: eve-log types alert payload: yes)")
-    assert "VHN-EXPLOIT-TEST" in alert[0]["data"]["payload_text"]
+
+
+def test_ids_records_of_http_dns_and_flows(honeynet: Honeynet, traffic: dict):
+    # the inbound IDS sees only the request, so its http record comes when the flow ends: for a
+    # connection closed with FIN, after the TCP established timeout (300 s)
+    http = wait_for(honeynet, lambda e: e["type"] == "http" and traffic["marker"] in e["data"]["http"].get("url", ""),
+                    "http", timeout=420)
+    assert http[0]["honeypot"] == "web" and http[0]["data"]["http"]["http_method"] == "GET"
+    assert (http[0]["src"], http[0]["dst"], http[0]["dport"]) == (ATTACKER, WEB, 80)
+    assert http[0]["data"]["http"]["http_user_agent"].startswith("curl/")
+    dns = wait_for(honeynet, lambda e: e["type"] == "dns" and "web.corp.example" in e["summary"], "dns")
+    assert {e["honeypot"] for e in dns} == {"dns"}
+    assert any(e["data"]["dns"]["type"] == "query" and e["src"] == ATTACKER for e in dns)
+    # a flow record comes when the flow times out (udp: 30 s after the last packet)
+    flow = wait_for(honeynet, lambda e: e["type"] == "flow" and e["dst"] in (WEB, DNS) and e["src"] == ATTACKER, "flow")
+    assert flow[0]["honeypot"] in ("web", "dns") and flow[0]["data"]["flow"]["pkts_toserver"] >= 1
 
 
 def test_events_filters_and_export(honeynet: Honeynet, traffic: dict, tmp_path: Path):
@@ -166,3 +206,37 @@ def test_capture_follower_keeps_the_store_current(honeynet: Honeynet, traffic: d
             time.sleep(2)
         else:
             raise AssertionError("the follower did not ingest the syslog line within 120 s")
+
+
+def pcap_sizes(honeynet: Honeynet) -> dict[Path, int]:
+    return {p: p.stat().st_size for p in (honeynet.capture / honeynet.hid).glob("*/pcap/*.pcap*")}
+
+
+def test_captures_survive_a_honeypot_reset_and_new_ones_arrive(honeynet: Honeynet, traffic: dict):
+    """Last in this module: it resets the web honeypot (its services answer again afterwards)."""
+    marker = traffic["marker"]
+    wait_for(honeynet, lambda e: e["type"] == "keystrokes" and f"into-cat-{marker}" in e["data"]["typed"], "keystrokes")
+    before = {e["key"]: e for e in events(honeynet) if e["honeypot"] == "web"}
+    kinds = {e["type"] for e in before.values()}
+    assert {"syslog", "command", "keystrokes", "firewall", "alert"} <= kinds, kinds
+    pcaps = pcap_sizes(honeynet)
+    syslog_before = b"".join(p.read_bytes() for p in (honeynet.capture / honeynet.hid).glob("*/syslog/web.log"))
+
+    vhn("reset", honeynet.hid, "web", timeout=900)
+
+    after = {e["key"]: e for e in events(honeynet)}
+    assert before.keys() <= after.keys()  # every record from before is still in the store
+    assert all(pcaps[p] <= size for p, size in pcap_sizes(honeynet).items() if p in pcaps)
+    assert pcaps.keys() <= pcap_sizes(honeynet).keys()
+    syslog_after = b"".join(p.read_bytes() for p in (honeynet.capture / honeynet.hid).glob("*/syslog/web.log"))
+    assert syslog_after.startswith(syslog_before)
+    # the reset honeypot is captured again: its syslog, and traffic to it in the IDS log and the pcap
+    again = f"after-reset-{time.time_ns()}"
+    assert honeynet.exec("web", "logger", "-t", "vhn-test", again).returncode == 0
+    port = 40000 + time.time_ns() % 20000
+    r = in_netns(honeynet.netns("attacker"), "curl", "-s", "--local-port", str(port), "-o", "/dev/null", "-w",
+                 "%{http_code}", f"http://{WEB}/?{again}")
+    assert r.stdout == "200", r
+    wait_for(honeynet, lambda e: e["type"] == "syslog" and again in e["summary"], "syslog after reset")
+    wait_for(honeynet, lambda e: e["type"] == "firewall" and e["sport"] == port and e["dst"] == WEB, "firewall after reset")
+    assert sum(pcap_sizes(honeynet).values()) > sum(pcaps.values())
