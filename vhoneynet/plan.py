@@ -134,6 +134,15 @@ def plan(topo: Topology) -> Plan:
     return Plan(hid, images, bridges, outside, (gateway, *honeypots), naming.pool(hid), naming.nft_table(hid))
 
 
+def free_addresses(topo: Topology) -> list[IPv4Address]:
+    """Honeynet addresses nobody uses (honeypots, outside hosts, router, resolver, log host),
+    highest first: where temporary hosts (`verify`'s probe and sink, `up`'s service prober) sit."""
+    net = topo.networks.honeynet
+    used = {h.address for h in topo.honeypots} | {o.address for o in topo.outside}
+    used |= {a for a in (net.router, net.resolver, net.log_sink) if a is not None}
+    return [a for a in reversed(list(net.cidr.hosts())) if a not in used]
+
+
 def admin_addresses(topo: Topology) -> tuple[IPv4Interface, IPv4Interface]:
     """(host, gateway) addresses on the admin network."""
     cidr = topo.networks.admin.cidr

@@ -22,6 +22,7 @@ from ipaddress import IPv4Interface
 from vhoneynet import naming
 from vhoneynet.backend.process import run_in_netns
 from vhoneynet.images import Service
+from vhoneynet.plan import free_addresses
 from vhoneynet.topology.model import Topology
 
 PROBE_HOST = "probe"
@@ -48,14 +49,9 @@ class Probe:
 
 
 def free_address(topo: Topology) -> IPv4Interface | None:
-    """The highest honeynet address nobody in the topology uses: where a temporary probe host sits."""
-    cidr = topo.networks.honeynet.cidr
-    used = {h.address for h in topo.honeypots} | {o.address for o in topo.outside}
-    used |= {a for a in (topo.networks.honeynet.router, topo.networks.honeynet.resolver) if a is not None}
-    for candidate in reversed(list(cidr.hosts())[-64:]):
-        if candidate not in used:
-            return IPv4Interface(f"{candidate}/{cidr.prefixlen}")
-    return None
+    """The highest free honeynet address (see plan.free_addresses): where a temporary probe host sits."""
+    free = free_addresses(topo)
+    return IPv4Interface(f"{free[0]}/{topo.networks.honeynet.cidr.prefixlen}") if free else None
 
 
 def probes_for(guest: str, address: str, services: tuple[Service, ...]) -> list[Probe]:

@@ -71,6 +71,9 @@ def test_probe_host_takes_a_free_address():
                                  "honeypots": [{"name": "a", "image": "x", "address": "203.0.113.254"}],
                                  "outside": [{"name": "o", "address": "203.0.113.253"}]})
     assert probes.free_address(t).ip == IPv4Address("203.0.113.252")
+    # never the log host (by default the subnet's last address), whose ARP the gateway keeps off the internet side
+    t = Topology.model_validate({"id": "lab1", "honeypots": [{"name": "a", "image": "x", "address": "203.0.113.5"}]})
+    assert probes.free_address(t).ip == IPv4Address("203.0.113.253")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from vhoneynet.errors import AgentUnavailable, DataControlFailed, VerifyUnavaila
 from vhoneynet.gateway.config import rate_bytes, size_bytes
 from vhoneynet.gateway.control import TABLE, nft, saved_topology
 from vhoneynet.lifecycle import Backends, execute
-from vhoneynet.plan import plan
+from vhoneynet.plan import free_addresses, plan
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 
 PROBE, SINK = "vprobe", "vsink"
@@ -44,12 +44,9 @@ class LayerResult:
 
 def verify_addresses(topo: Topology) -> tuple[IPv4Address, IPv4Address, IPv4Address]:
     """(probe, sink, spoofed): the three highest free addresses of the honeynet subnet."""
-    net = topo.networks.honeynet
-    used = {h.address for h in topo.honeypots} | {o.address for o in topo.outside}
-    used |= {a for a in (net.router, net.resolver, net.log_sink) if a is not None}  # log sink: data capture's
-    free = [a for a in reversed(list(net.cidr.hosts())) if a not in used]
+    free = free_addresses(topo)
     if len(free) < 3:
-        raise VerifyUnavailable(topo.id, f"no three free addresses left in {net.cidr}")
+        raise VerifyUnavailable(topo.id, f"no three free addresses left in {topo.networks.honeynet.cidr}")
     return free[0], free[1], free[2]
 
 
