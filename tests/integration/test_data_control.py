@@ -336,7 +336,7 @@ def test_verify_passes_when_healthy_and_fails_when_the_ruleset_is_flushed(honeyn
         failed = {layer["layer"] for layer in report["layers"] if layer["verdict"] == "fail"}
         assert broken.returncode == 1 and not report["ok"]
         assert {"anti-spoofing: source address", "inline IPS: drop", "fence list"} <= failed, failed
-        assert "anti-spoofing: host (nwfilter)" not in failed  # the host's layer holds on its own
+        assert "anti-spoofing: host (nftables)" not in failed  # the host's layer holds on its own
     finally:
         for f in ("ruleset.nft", "capture.nft"):
             honeynet.exec("gateway", "nft", "-f", f"/run/vhn/config/{f}")

@@ -4,9 +4,9 @@ A probe namespace plugged into the honeynet bridge plays a compromised honeypot:
 run, its address and MAC (reserved per topology, see `verify_addresses`) join the
 gateway's honeypot set, so the gateway treats it like any honeypot. It sends bounded
 probe traffic to a sink namespace on the internet side, which counts what arrives. The
-host's anti-spoofing layer (libvirt nwfilter) is probed from inside a real honeypot, and
-counted on the gateway's honeynet tap, before the gateway could drop anything. Both
-namespaces and the probe's ruleset entries are removed afterwards.
+host's anti-spoofing layer (nftables at the honeypots' taps) is probed from inside a real
+honeypot, and counted on the gateway's honeynet tap, before the gateway could drop anything.
+Both namespaces and the probe's ruleset entries are removed afterwards.
 """
 
 from __future__ import annotations
@@ -174,9 +174,9 @@ def _verdicts(topo: Topology, sent: dict, arrived: dict, host: dict | None, limi
         zero("anti-spoofing: source MAC", sent.get("spoofed-mac", 0), arrived.get("spoofed-mac", 0)),
     ]
     if host is None:
-        out.append(LayerResult("anti-spoofing: host (nwfilter)", 0, 0, 0, "skipped", "no honeypot with an agent"))
+        out.append(LayerResult("anti-spoofing: host (nftables)", 0, 0, 0, "skipped", "no honeypot with an agent"))
     else:
-        out.append(zero("anti-spoofing: host (nwfilter)", host["sent"], host["arrived"],
+        out.append(zero("anti-spoofing: host (nftables)", host["sent"], host["arrived"],
                         f"from {host['honeypot']}, counted at the gateway's honeynet port"))
     if dc.fence:
         out.append(zero("fence list", sent.get("fence", 0), arrived.get("fence", 0),
