@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -68,7 +67,6 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     stamp = time.strftime("%Y%m%dT%H%M%S")
     timings: dict[str, dict] = {}
     watches: dict[str, ConsoleWatch] = {}
-    pool_busy = threading.Lock()
 
     def revert(g: Guest) -> None:
         started = time.monotonic()
@@ -77,10 +75,9 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
         _archive_console(consoles / f"{g.name}.log", stamp, to)
         overlay = _overlay(topo, g.name)
         backing = sources.get(g.name) or _base_of(overlay)
-        with pool_busy:  # libvirt refuses a pool refresh while a volume of the pool is being created
-            b.hv.delete_volume(p.pool, overlay.name)
-            b.hv.create_volume(p.pool, render("libvirt/overlay.xml.j2", name=overlay.name,
-                                              capacity=qcow2_virtual_size(backing), backing=backing))
+        b.hv.delete_volume(p.pool, overlay.name)  # never refreshes the pool: reverts run in parallel
+        b.hv.create_volume(p.pool, render("libvirt/overlay.xml.j2", name=overlay.name,
+                                          capacity=qcow2_virtual_size(backing), backing=backing))
         _restore_nvram(b, g, topo, to)
         reverted = time.monotonic()
         watches[g.name] = ConsoleWatch.from_now(consoles / f"{g.name}.log", g.role)

@@ -11,6 +11,7 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from pathlib import Path
 
 import libvirt
 import libvirt_qemu
@@ -203,16 +204,16 @@ class Hypervisor:
         return pool.createXML(xml, 0).path()
 
     def delete_volume(self, pool_name: str, name: str) -> None:
-        """Delete one volume of a pool; absent is fine."""
+        """Delete one volume of a pool; absent is fine. Never refreshes the pool (libvirt refuses a
+        refresh while another volume of it is being created, so deletes and creates can overlap)."""
         pool = self.conn.storagePoolLookupByName(pool_name)
         try:
             vol = pool.storageVolLookupByName(name)
-        except libvirt.libvirtError:
-            pool.refresh(0)  # made outside libvirt, perhaps
-            try:
-                vol = pool.storageVolLookupByName(name)
-            except libvirt.libvirtError:
-                return
+        except libvirt.libvirtError:  # not made through libvirt: a plain file in the pool's folder
+            folder = ET.fromstring(pool.XMLDesc()).findtext("target/path")
+            if folder:
+                (Path(folder) / name).unlink(missing_ok=True)
+            return
         vol.delete(0)
 
     def refresh_pool(self, name: str) -> None:
