@@ -65,6 +65,12 @@ def rss_mib(domain: str) -> float | None:
     return None
 
 
+def other_domains() -> int:
+    """Running libvirt domains on the host (other honeynets share the cores)."""
+    out = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--name"], capture_output=True, text=True).stdout
+    return len([n for n in out.splitlines() if n.strip()])
+
+
 def machine() -> dict:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
@@ -79,7 +85,7 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True) ->
     work = Path(tempfile.mkdtemp(prefix=f"vhn-bench-{hid}-"))
     topo = work / "topology.yml"
     topo.write_text(topology(hid, n, recipe, memory, 100 + n, work / "captures"))
-    row: dict = {"honeypots": n, "id": hid}
+    row: dict = {"honeypots": n, "id": hid, "load_before": os.getloadavg(), "other_domains_running": other_domains()}
     try:
         wait = [] if probe else ["--no-probe"]
         up = vhn("up", str(topo), "--timeout", str(timeout), *wait, timeout=timeout + 120)
@@ -98,10 +104,13 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True) ->
         to = vhn("reset", hid, "--to", "bench", "--timeout", str(timeout), *wait, timeout=timeout + 120)
         row["reset_to_disk_revert_s_max"] = max(g["disk_revert"] for g in to["guests"].values())
         row["reset_to_until_ready_s_max"] = max(g["until_ready"] for g in to["guests"].values())
+    except (RuntimeError, subprocess.TimeoutExpired, KeyError) as e:  # keep what was measured before
+        row["error"] = str(e)[-1000:]
     finally:
         try:
             down = vhn("down", hid, timeout=600)
             row["down_s"] = down["down_seconds"]
+            row["load_after"] = os.getloadavg()
         except RuntimeError as e:
             row["down_error"] = str(e)[-500:]
         subprocess.run(["rm", "-rf", str(work)])
