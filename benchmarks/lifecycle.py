@@ -3,7 +3,7 @@
 
 Run as root on a host prepared by ./setup.sh (not part of the test suite):
 
-    .venv/bin/python benchmarks/lifecycle.py [--sizes 1,2,4,8] [--recipe linux-ssh] [--memory 256]
+    .venv/bin/python benchmarks/lifecycle.py [--sizes 1,2,4,8] [--recipe linux-ssh] [--memory 256] [--no-checkpoint]
 
 For each size it brings up a gateway plus N honeypots of one recipe through the real CLI and
 records: `up` wall time and its split (images, orchestration = everything but images and guest
@@ -80,7 +80,7 @@ def machine() -> dict:
             "kernel": platform.release(), "qemu": qemu, "load_at_start": os.getloadavg()}
 
 
-def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True) -> dict:
+def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, checkpoints: bool = True) -> dict:
     hid = "vb" + secrets.token_hex(3)[:5]
     work = Path(tempfile.mkdtemp(prefix=f"vhn-bench-{hid}-"))
     topo = work / "topology.yml"
@@ -99,6 +99,8 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True) ->
         readies = [g["until_ready"] for g in reset["guests"].values()]
         row |= {"reset_s": reset["_wall"], "disk_revert_s_max": max(reverts),
                 "disk_revert_s_mean": round(sum(reverts) / len(reverts), 3), "reset_until_ready_s_max": max(readies)}
+        if not checkpoints:
+            return row
         cp = vhn("checkpoint", hid, "bench", timeout=600)
         row["checkpoint_s"] = cp["_wall"]
         to = vhn("reset", hid, "--to", "bench", "--timeout", str(timeout), *wait, timeout=timeout + 120)
@@ -124,13 +126,15 @@ def main() -> int:
     ap.add_argument("--memory", type=int, default=256)
     ap.add_argument("--timeout", type=float, default=2400, help="seconds per up/reset")
     ap.add_argument("--no-probe", action="store_true", help="ready = console only, no service probes")
+    ap.add_argument("--no-checkpoint", action="store_true", help="skip checkpoint and reset --to (halves a size's time)")
     args = ap.parse_args()
     result = {"machine": machine(), "recipe": args.recipe, "memory_mib": args.memory, "probes": not args.no_probe,
               "targets": TARGETS, "runs": []}
     for n in (int(s) for s in args.sizes.split(",")):
         print(f"== {n} honeypots", file=sys.stderr, flush=True)
         try:
-            result["runs"].append(one(n, args.recipe, args.memory, args.timeout, probe=not args.no_probe))
+            result["runs"].append(one(n, args.recipe, args.memory, args.timeout, probe=not args.no_probe,
+                                      checkpoints=not args.no_checkpoint))
         except Exception as e:  # keep the other sizes' figures
             result["runs"].append({"honeypots": n, "error": str(e)[-1000:]})
         print(json.dumps(result["runs"][-1]), file=sys.stderr, flush=True)
