@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vhoneynet.backend.disks import qcow2_backing_file, qcow2_virtual_size
+from vhoneynet.capture import sessions
 from vhoneynet.errors import (
     AgentUnavailable,
     CheckpointExists,
@@ -70,6 +71,8 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
 
     def revert(g: Guest) -> None:
         started = time.monotonic()
+        if g.agent and b.hv.domain_state(g.domain) == "running":
+            sessions.hang_up(b.hv, g.domain)  # an open session's typed keystrokes leave first
         b.hv.stop_domain(g.domain)
         stopped = time.monotonic()
         _archive_console(consoles / f"{g.name}.log", stamp, to)

@@ -29,6 +29,7 @@ from vhoneynet.errors import (
     ResourceConflict,
 )
 from vhoneynet.capture import follower as capture_follower
+from vhoneynet.capture import sessions
 from vhoneynet.gateway import alerts
 from vhoneynet.gateway import config as gateway_config
 from vhoneynet.guestxml import domain_xml
@@ -153,7 +154,7 @@ def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, acc
         capacity=qcow2_virtual_size(image.disk), backing=image.disk,
     ))
     if guest.role == "gateway":
-        config = disks / "gateway-config.img"
+        config = disks / gateway_config.CONFIG_DISK
         make_vfat(config, gateway_config.CONFIG_LABEL, gateway_config.config_files(topo, p))
     else:
         config = disks / f"{guest.name}-seed.img"
@@ -221,13 +222,19 @@ def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progr
     removed: dict[str, list[str]] = {"domains": [], "pools": [], "links": [], "netns": [], "nft": [], "dirs": []}
     guests, orphans = b.hv.honeynet_domains(hid)
 
-    def remove_gateway(gateway: GuestInfo) -> None:
-        if gateway.state == "running":
-            _flush_capture(b, gateway.domain)  # before its qemu goes: captured data is never lost
-        b.hv.remove_domain(gateway.domain)
-
+    honeypots = [g for g in guests if g.role != "gateway"]
     with ThreadPoolExecutor(max_workers=max(1, len(guests) + len(orphans))) as pool:
-        # honeypots go at once, in parallel with the gateway's flush; they capture nothing themselves
+        # first the honeypots' open login sessions are hung up (their typed keystrokes go out to the
+        # log host in the gateway); then the honeypots go, in parallel with the gateway's capture flush
+        hung_up = [pool.submit(sessions.hang_up, b.hv, g.domain) for g in honeypots if g.state == "running"]
+        for job in hung_up:
+            job.result()
+
+        def remove_gateway(gateway: GuestInfo) -> None:
+            if gateway.state == "running":
+                _flush_capture(b, gateway.domain)  # before its qemu goes: captured data is never lost
+            b.hv.remove_domain(gateway.domain)
+
         jobs = [pool.submit(remove_gateway, g) if g.role == "gateway" else pool.submit(b.hv.remove_domain, g.domain)
                 for g in guests] + [pool.submit(b.hv.remove_domain, d) for d in orphans]
         for ns in b.net.netns(naming.netns_prefix(hid)):  # outside hosts need no domain gone

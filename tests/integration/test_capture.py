@@ -65,9 +65,9 @@ def traffic(honeynet: Honeynet, tmp_path_factory: pytest.TempPathFactory) -> dic
     assert honeynet.sh("web", f"install -d -m 700 /root/.ssh && echo '{pub}' >> /root/.ssh/authorized_keys").returncode == 0
     typed = [f"ls -d / /tmp/typed-{marker}; echo done-{marker}\n", "cd /tmp\n", "cat > /dev/null\n",
              f"into-cat-{marker}\n", "\x04", "exit\n"]
-    ssh = subprocess.Popen(["ip", "netns", "exec", honeynet.netns("attacker"), "ssh", "-tt", "-i", str(keydir / "id"),
-                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-                            f"root@{WEB}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    login = ["ip", "netns", "exec", honeynet.netns("attacker"), "ssh", "-tt", "-i", str(keydir / "id"),
+             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", f"root@{WEB}"]
+    ssh = subprocess.Popen(login, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         time.sleep(15)  # the login, under TCG
         for line in typed:
@@ -79,7 +79,7 @@ def traffic(honeynet: Honeynet, tmp_path_factory: pytest.TempPathFactory) -> dic
         if ssh.poll() is None:
             ssh.kill()
     assert f"done-{marker}".encode() in out, out
-    return {"marker": marker}
+    return {"marker": marker, "login": login}
 
 
 def test_syslog_of_the_honeypot_is_captured(honeynet: Honeynet, traffic: dict):
@@ -222,7 +222,20 @@ def test_captures_survive_a_honeypot_reset_and_new_ones_arrive(honeynet: Honeyne
     pcaps = pcap_sizes(honeynet)
     syslog_before = b"".join(p.read_bytes() for p in (honeynet.capture / honeynet.hid).glob("*/syslog/web.log"))
 
-    vhn("reset", honeynet.hid, "web", timeout=900)
+    # an intruder still logged in when the reset comes: what he typed at the prompt is kept too
+    still_in = f"still-logged-in-{marker}"
+    ssh = subprocess.Popen(traffic["login"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(15)  # the login, under TCG
+        ssh.stdin.write(f"echo {still_in} > /dev/null\n".encode())
+        ssh.stdin.flush()
+        time.sleep(3)
+        vhn("reset", honeynet.hid, "web", timeout=900)
+    finally:
+        ssh.kill()
+        ssh.wait()
+    wait_for(honeynet, lambda e: e["type"] == "keystrokes" and still_in in e["data"]["typed"],
+             "keystrokes of the session open during the reset", timeout=120)
 
     after = {e["key"]: e for e in events(honeynet)}
     assert before.keys() <= after.keys()  # every record from before is still in the store

@@ -259,3 +259,35 @@ def test_follower_ingests_in_the_background_and_stops(tmp_path: Path):
         time.sleep(0.1)
     else:
         raise AssertionError("follower still running after stop_follower")
+
+
+class _Agent:
+    """A hypervisor whose guest agent answers with `stdout`, or is not there."""
+
+    def __init__(self, stdout: bytes = b"", present: bool = True):
+        self.stdout, self.present, self.calls = stdout, present, []
+
+    def agent_ready(self, domain):
+        return self.present
+
+    def execute(self, domain, argv, stdin=None, timeout=120):
+        from vhoneynet.backend.libvirt import ExecResult
+        from vhoneynet.errors import AgentUnavailable
+
+        self.calls.append((domain, argv))
+        if not self.present:
+            raise AgentUnavailable(domain, "no agent")
+        return ExecResult(0, self.stdout, b"")
+
+
+def test_open_sessions_are_hung_up_through_the_agent():
+    import subprocess
+
+    from vhoneynet.capture import sessions
+
+    hv = _Agent(b"pts/0\npts/3\n")
+    assert sessions.hang_up(hv, "vhn-t1-web") == ["pts/0", "pts/3"]
+    domain, argv = hv.calls[0]
+    assert domain == "vhn-t1-web" and argv[:2] == ["/bin/sh", "-c"] and "pkill -HUP -t" in argv[2]
+    assert subprocess.run(["sh", "-n", "-c", sessions.HANG_UP]).returncode == 0  # parses (never run on the host)
+    assert sessions.hang_up(_Agent(present=False), "vhn-t1-web") == []  # agent off: nothing to ask
