@@ -14,6 +14,7 @@ from pathlib import Path
 from vhoneynet.gateway.config import FAILED_MARK, READY_MARK
 
 _CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at")
+_PANIC = re.compile(r"Kernel panic - not syncing: [^\r\n]*")
 
 
 @dataclass
@@ -39,6 +40,8 @@ class ConsoleWatch:
             return None
         self.offset += len(data)
         self.tail = (self.tail + data.decode(errors="replace"))[-4096:]
+        if panic := _PANIC.search(self.tail):  # no guest comes back from it: fail now, not at the timeout
+            return f"failed: {panic.group(0).strip()} (see the console log {self.path})"
         if self.role == "gateway":
             if FAILED_MARK in self.tail:
                 line = self.tail[self.tail.index(FAILED_MARK):].splitlines()[0]

@@ -114,6 +114,9 @@ def honeynet_up(tmp_path_factory: pytest.TempPathFactory, honeypots: list[dict] 
         yield Honeynet(hid, topology, capture, status)
     finally:
         vhn("down", hid, check=False)
+        consoles = capture / hid / "consoles"
+        if consoles.exists():  # small, and what tells why a guest did not come up
+            shutil.move(consoles, work / "consoles")
         shutil.rmtree(capture, ignore_errors=True)
 
 

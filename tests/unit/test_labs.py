@@ -164,3 +164,21 @@ def test_pristine_base_is_the_bottom_of_the_backing_chain(tmp_path):
     assert _base_of(overlay) == base
     with pytest.raises(VhoneynetError, match="no backing image"):
         _base_of(base)
+
+
+def test_console_watch_sees_ready_and_a_kernel_panic_at_once(tmp_path):
+    from vhoneynet.readiness import ConsoleWatch
+
+    log = tmp_path / "web.log"
+    log.write_text("an earlier boot\nKernel panic - not syncing: old\n")
+    watch = ConsoleWatch.from_now(log, "honeypot")  # what was there before the start does not count
+    assert watch.poll() is None
+    with log.open("a") as f:
+        f.write("[  412.5] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---\n")
+    verdict = watch.poll()
+    assert verdict.startswith("failed: Kernel panic - not syncing: Fatal exception in interrupt")
+    ok = tmp_path / "dns.log"
+    ok.write_text("")
+    watch = ConsoleWatch.from_now(ok, "honeypot")
+    ok.write_text("Cloud-init v. 25.1 finished at Sun, 29 Nov 2026 05:00:00 +0000. Datasource DataSourceNoCloud.\n")
+    assert watch.poll() == "ready"
