@@ -11,7 +11,10 @@ from vhoneynet.plan import Guest
 from vhoneynet.render import render
 from vhoneynet.topology.model import Topology
 
-KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0"
+# panic=10: a guest whose kernel panics restarts itself (seen under TCG on a saturated host: a
+# double fault while udev loaded modules at boot); no5lvl: 4-level paging, one page-table level
+# less for TCG to walk than the 5 levels `cpu mode=maximum` offers.
+KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 panic=10 no5lvl"
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 TB_CACHE_MIB = 128  # TCG translation cache per guest (qemu defaults to 1 GiB)
 

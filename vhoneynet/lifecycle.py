@@ -176,7 +176,10 @@ def wait_ready(hid: str, watches: dict[str, ConsoleWatch], b: Backends, progress
     while pending:
         for name, watch in list(pending.items()):
             waited = time.monotonic() - started
+            panics = len(watch.panics)
             verdict = "ready" if name in booted else watch.poll()
+            if len(watch.panics) > panics and verdict is None:
+                progress(f"guest {name}: kernel panic ({watch.panics[-1]}); it restarts itself")
             if verdict == "ready":
                 if name not in booted and waiting.get(name):
                     progress(f"guest {name}: booted after {waited:.0f} s; probing {', '.join(map(str, waiting[name]))}")

@@ -8,13 +8,14 @@ inside a honeypot.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vhoneynet.gateway.config import FAILED_MARK, READY_MARK
 
 _CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at")
-_PANIC = re.compile(r"Kernel panic - not syncing: [^\r\n]*")
+_PANIC = re.compile(r"(?<!end )Kernel panic - not syncing: [^\r\n\]]*")
+MAX_PANICS = 3
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ConsoleWatch:
     role: str
     offset: int = 0
     tail: str = ""
+    panics: list[str] = field(default_factory=list)
 
     @classmethod
     def from_now(cls, path: Path, role: str) -> ConsoleWatch:
@@ -40,8 +42,11 @@ class ConsoleWatch:
             return None
         self.offset += len(data)
         self.tail = (self.tail + data.decode(errors="replace"))[-4096:]
-        if panic := _PANIC.search(self.tail):  # no guest comes back from it: fail now, not at the timeout
-            return f"failed: {panic.group(0).strip()} (see the console log {self.path})"
+        for panic in _PANIC.finditer(data.decode(errors="replace")):
+            # the guest restarts itself (panic=10 on its kernel command line); give up after a few
+            self.panics.append(panic.group(0).strip())
+            if len(self.panics) >= MAX_PANICS:
+                return f"failed: kernel panicked {len(self.panics)} times, last: {self.panics[-1]} (console log {self.path})"
         if self.role == "gateway":
             if FAILED_MARK in self.tail:
                 line = self.tail[self.tail.index(FAILED_MARK):].splitlines()[0]

@@ -166,19 +166,23 @@ def test_pristine_base_is_the_bottom_of_the_backing_chain(tmp_path):
         _base_of(base)
 
 
-def test_console_watch_sees_ready_and_a_kernel_panic_at_once(tmp_path):
-    from vhoneynet.readiness import ConsoleWatch
+def test_console_watch_waits_through_a_kernel_panic_but_not_through_three(tmp_path):
+    from vhoneynet.readiness import MAX_PANICS, ConsoleWatch
 
     log = tmp_path / "web.log"
     log.write_text("an earlier boot\nKernel panic - not syncing: old\n")
     watch = ConsoleWatch.from_now(log, "honeypot")  # what was there before the start does not count
-    assert watch.poll() is None
+    assert watch.poll() is None and watch.panics == []
+    panic = ("[  184.3] Kernel panic - not syncing: Fatal exception in interrupt\n"
+             "[  184.4] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---\n")
     with log.open("a") as f:
-        f.write("[  412.5] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---\n")
-    verdict = watch.poll()
-    assert verdict.startswith("failed: Kernel panic - not syncing: Fatal exception in interrupt")
-    ok = tmp_path / "dns.log"
-    ok.write_text("")
-    watch = ConsoleWatch.from_now(ok, "honeypot")
-    ok.write_text("Cloud-init v. 25.1 finished at Sun, 29 Nov 2026 05:00:00 +0000. Datasource DataSourceNoCloud.\n")
+        f.write(panic)
+    assert watch.poll() is None  # panic=10: the guest restarts itself
+    assert watch.panics == ["Kernel panic - not syncing: Fatal exception in interrupt"]
+    with log.open("a") as f:
+        f.write("Cloud-init v. 25.1 finished at Sun, 29 Nov 2026 05:00:00 +0000. Datasource DataSourceNoCloud.\n")
     assert watch.poll() == "ready"
+    again = ConsoleWatch.from_now(log, "honeypot")
+    with log.open("a") as f:
+        f.write(panic * MAX_PANICS)
+    assert again.poll().startswith(f"failed: kernel panicked {MAX_PANICS} times")
