@@ -61,9 +61,15 @@ def test_every_recipe_answers_a_real_client_from_outside(catalogue: Honeynet, ho
     r = in_netns(out, "mariadb", "-h", "203.0.113.33", "-u", "crm", "-pcrm2019", "--connect-timeout=20", "crm",
                  "-N", "-e", "SELECT COUNT(*) FROM customers", timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "3", r.stderr
-    # the share listing (srvsvc over IPC$: samba-dcerpcd, started at boot, see images/linux-smb)
-    r = in_netns(out, "smbclient", "-L", "//203.0.113.45", "-N", "-t", "60", timeout=120)
-    shares = {line.split()[0] for line in r.stdout.splitlines() if line.startswith("\t") and "Disk" in line}
+    # the share listing (srvsvc over IPC$: samba-dcerpcd, started at boot, see images/linux-smb). smbd
+    # answers on 445 (what `up` probes) before samba-dcerpcd has its helpers up (~36 s of boot under
+    # TCG, minutes on a busy host): until then the listing is empty, so ask for a while
+    for _ in range(10):
+        r = in_netns(out, "smbclient", "-L", "//203.0.113.45", "-N", "-t", "60", timeout=120)
+        shares = {line.split()[0] for line in r.stdout.splitlines() if line.startswith("\t") and "Disk" in line}
+        if {"public", "office"} <= shares:
+            break
+        time.sleep(15)
     assert {"public", "office"} <= shares, r.stdout + r.stderr
     r = in_netns(out, "smbclient", "//203.0.113.45/public", "-N", "-t", "60", "-c", "ls", timeout=120)
     assert "holiday-calendar.txt" in r.stdout and "wifi-guest.txt" in r.stdout, r.stdout + r.stderr
