@@ -93,6 +93,16 @@ def test_check_names_the_problem(fw: HostFirewall, hid: str) -> None:
         fw.remove(hid)
 
 
+
+def remove_all(fw: HostFirewall, net: HostNet, hid: str) -> None:
+    """The test's host table, links and namespaces, all carrying its id."""
+    fw.remove(hid)
+    for name in net.links(naming.link_prefix(hid)):
+        net.delete_link(name)
+    for name in net.netns(naming.netns_prefix(hid)):
+        net.delete_netns(name)
+
+
 @needs_ping
 def test_bridged_traffic_passes_and_the_host_answers_only_the_gateway(fw: HostFirewall, hid: str) -> None:
     # br_netfilter (loaded on these hosts) shows bridged frames to the forward hook with the
@@ -116,11 +126,7 @@ def test_bridged_traffic_passes_and_the_host_answers_only_the_gateway(fw: HostFi
         assert ping(gw, f"{prefix}.1"), "the gateway must reach the host's admin address"
         assert not ping(other, f"{prefix}.1"), "anyone else on the admin bridge must not"
     finally:
-        fw.remove(hid)
-        for name in net.links(naming.link_prefix(hid)):
-            net.delete_link(name)
-        for name in net.netns(naming.netns_prefix(hid)):
-            net.delete_netns(name)
+        remove_all(fw, net, hid)
 
 
 @needs_ping
@@ -151,9 +157,5 @@ def test_a_honeypot_port_sends_only_its_own_mac_and_address(fw: HostFirewall, hi
         mac_drops, other_drops = (int(n) for n in re.findall(r"counter packets (\d+)", chain))
         assert mac_drops > 0 and other_drops > 0, chain
     finally:
-        fw.remove(hid)
-        for name in net.links(naming.link_prefix(hid)):
-            net.delete_link(name)
-        for name in net.netns(naming.netns_prefix(hid)):
-            net.delete_netns(name)
+        remove_all(fw, net, hid)
     assert naming.nft_table(hid) not in sh("nft", "list", "tables").stdout
