@@ -93,7 +93,6 @@ def test_check_names_the_problem(fw: HostFirewall, hid: str) -> None:
         fw.remove(hid)
 
 
-
 def remove_all(fw: HostFirewall, net: HostNet, hid: str) -> None:
     """The test's host table, links and namespaces, all carrying its id."""
     fw.remove(hid)
