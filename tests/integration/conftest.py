@@ -14,11 +14,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import unique_id
+from vhoneynet.neighbours import saved_topologies
+from vhoneynet.topology.model import DEFAULT_STORAGE
 
 VHONEYNET = [sys.executable, "-m", "vhoneynet"]
 
@@ -82,6 +85,17 @@ def topology_text(hid: str, capture: Path, admin_octet: int, tcp_limit: int = 3,
     }, indent=2)
 
 
+def free_admin_octet(hid: str, octets: range = range(20, 220)) -> int:
+    """An octet o of `octets` whose admin subnet 10.254.o.0/29 no honeynet on this host has,
+    the first such from where the id points, so tests running side by side do not collide."""
+    taken = [t.networks.admin.cidr for t in saved_topologies(DEFAULT_STORAGE).values()]
+    start = int(hid[1:], 16) % len(octets)
+    for o in [*octets[start:], *octets[:start]]:
+        if not any(IPv4Network(f"10.254.{o}.0/29").overlaps(cidr) for cidr in taken):
+            return o
+    raise RuntimeError(f"no free admin subnet among 10.254.{octets.start}-{octets.stop - 1}.0/29")
+
+
 def leftovers(hid: str) -> dict[str, list[str]]:
     """Everything on the host that still carries this honeynet id."""
     def lines(*argv: str) -> list[str]:
@@ -107,8 +121,8 @@ def honeynet_up(tmp_path_factory: pytest.TempPathFactory, honeypots: list[dict] 
     work = tmp_path_factory.mktemp(hid)
     capture = work / "captures"
     topology = work / "topology.yml"
-    octet = admin_octets[int(hid[1:3], 16) % len(admin_octets)]
-    topology.write_text(topology_text(hid, capture, admin_octet=octet, honeypots=honeypots))
+    topology.write_text(topology_text(hid, capture, admin_octet=free_admin_octet(hid, admin_octets),
+                                      honeypots=honeypots))
     try:
         status = json.loads(vhn("up", str(topology), "--json").stdout)
         yield Honeynet(hid, topology, capture, status)

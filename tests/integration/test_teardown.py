@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import unique_id
 from tests.integration.conftest import (
     VHONEYNET,
+    free_admin_octet,
     in_netns,
     leftovers,
     topology_text,
@@ -31,7 +32,7 @@ ONE_HONEYPOT = [{"name": "web", "image": "linux-web", "address": "203.0.113.80"}
 def write_topology(tmp_path: Path) -> tuple[str, Path]:
     hid = unique_id()
     topology = tmp_path / "t.yml"
-    topology.write_text(topology_text(hid, tmp_path / "captures", admin_octet=int(hid[1:3], 16) % 200 + 20,
+    topology.write_text(topology_text(hid, tmp_path / "captures", admin_octet=free_admin_octet(hid),
                                       honeypots=ONE_HONEYPOT))
     return hid, topology
 
