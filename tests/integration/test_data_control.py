@@ -256,6 +256,9 @@ def test_live_changes_survive_a_gateway_reboot(honeynet: Honeynet):
         time.sleep(5)
     assert ok.stdout == "200", ok.stderr
     assert "udp 20/hour" in honeynet.exec("gateway", "nft", "list", "chain", "bridge", "vhn", "new_udp").stdout.decode()
+    # the gateway's own copy of its ruleset (loaded at boot from the config disk) follows the live changes
+    kept = honeynet.exec("gateway", "cat", "/run/vhn/config/ruleset.nft").stdout.decode()
+    assert "udp 20/hour" in kept and "203.0.113.0/24" not in kept.split("set lockdown")[1].split("}")[0], kept
 
 
 def test_stopped_gateway_lets_nothing_cross(honeynet: Honeynet):

@@ -4,7 +4,8 @@ Everything runs in the gateway through its guest agent (`nft` reads and atomic `
 transactions); the gateway is never restarted and conntrack is never touched, so
 established sessions survive a change. A change is also kept: the honeynet's saved topology
 (run dir) records the limits and lockdown in force, so later renders and `verify` see them,
-and the gateway's config disk is rewritten, so a gateway that boots again comes back with them.
+the gateway's config disk is rewritten, so a gateway that boots again comes back with them, and
+so is the running gateway's own copy of its ruleset, so a reload in the gateway loads them too.
 """
 
 from __future__ import annotations
@@ -13,15 +14,21 @@ import json
 import time
 from pathlib import Path
 
-from vhoneynet.errors import BadLimitChange, DataControlFailed
 from vhoneynet.backend.disks import rewrite_vfat
-from vhoneynet.gateway.config import CONFIG_DISK, CONFIG_LABEL, config_files, limits_context
+from vhoneynet.errors import BadLimitChange, DataControlFailed
+from vhoneynet.gateway.config import (
+    CONFIG_DISK,
+    CONFIG_LABEL,
+    config_files,
+    limits_context,
+)
 from vhoneynet.lifecycle import TOPOLOGY_FILE, Backends, execute
 from vhoneynet.plan import plan
 from vhoneynet.render import render
 from vhoneynet.topology.model import DEFAULT_STORAGE, Limits, Topology
 
 TABLE = ("bridge", "vhn")
+RUNNING_RULESET = "/run/vhn/config/ruleset.nft"  # the gateway's copy of its config disk, made at boot
 PROTOCOLS = ("tcp", "udp", "icmp", "other")
 VERDICTS = ("spoofed", "lockdown", "invalid", "fenced", "ping-of-death", "smurf", "icmp-blocked", "throttled", "roach-motel", "allowed", "reject_marked")
 WINDOWS = ("second", "minute", "hour", "day")
@@ -123,19 +130,25 @@ def set_limits(hid: str, b: Backends, changes: dict[str, int | str], storage: Pa
     text = render("gateway/limits-update.nft.j2", window_changed=new.window != old.window,
                   changed=[k for k, v in changes.items() if getattr(old, k) != v], **limits_context(topo, new))
     nft(hid, b, ["-f", "-"], "change the limits", stdin=text.encode())
-    _keep(topo, storage, limits=new)
+    _keep(topo, b, storage, limits=new)
     return new
 
 
-def _keep(topo: Topology, storage: Path, **changes) -> None:
+def _keep(topo: Topology, b: Backends, storage: Path, **changes) -> None:
     """Save a live change of data control for the rest of the honeynet's life: in its saved
-    topology (what `control`, `verify` and later renders read) and on the gateway's config disk
-    (what the gateway loads when it boots again)."""
+    topology (what `control`, `verify` and later renders read), on the gateway's config disk
+    (what the gateway loads when it boots again) and in the gateway's running copy of its
+    ruleset (what it loads again without a reboot). Raises DataControlFailed."""
     dc = topo.gateway.data_control.model_copy(update=changes)
     saved = topo.model_copy(update={"gateway": topo.gateway.model_copy(update={"data_control": dc})})
     run_dir = storage / "honeynets" / topo.id
     (run_dir / TOPOLOGY_FILE).write_text(saved.model_dump_json(indent=2))
-    rewrite_vfat(run_dir / "disks" / CONFIG_DISK, CONFIG_LABEL, config_files(saved, plan(saved)))
+    files = config_files(saved, plan(saved))
+    rewrite_vfat(run_dir / "disks" / CONFIG_DISK, CONFIG_LABEL, files)
+    replace = f"cat > {RUNNING_RULESET}.new && mv {RUNNING_RULESET}.new {RUNNING_RULESET}"
+    result = execute(topo.id, "gateway", ["/bin/sh", "-c", replace], b, stdin=files["ruleset.nft"].encode(), timeout=30)
+    if result.exit_code != 0:
+        raise DataControlFailed(topo.id, "keep the ruleset in the gateway", result.stderr.decode(errors="replace"))
 
 
 def _ext_tap(topo: Topology) -> str:
@@ -155,7 +168,7 @@ def lockdown(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> float:
     b.net.set_link_up(_ext_tap(topo), False)
     took = time.monotonic() - started
     nft(hid, b, ["add", "element", *TABLE, "lockdown", f"{{ {topo.networks.honeynet.cidr} }}"], "lock down")
-    _keep(topo, storage, lockdown=True)
+    _keep(topo, b, storage, lockdown=True)
     return took
 
 
@@ -166,7 +179,7 @@ def unlock(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> float:
     nft(hid, b, ["flush", "set", *TABLE, "lockdown"], "unlock")
     b.net.set_link_up(_ext_tap(topo), True)
     took = time.monotonic() - started
-    _keep(topo, storage, lockdown=False)
+    _keep(topo, b, storage, lockdown=False)
     return took
 
 
