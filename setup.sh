@@ -11,6 +11,7 @@ PACKAGES=(
   tcpdump tshark bind9-dnsutils curl traceroute iputils-ping netcat-openbsd python3-venv
   postgresql openssl
   graphviz smbclient mariadb-client openssh-client tini
+  syslinux syslinux-common  # the tests make a self-booting cloud-style disk
 )
 IMAGES=(honeywall linux-dns linux-web linux-ssh linux-mail linux-db linux-smb)
 

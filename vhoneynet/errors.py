@@ -106,6 +106,14 @@ class ResourceConflict(VhoneynetError):
     """A name or subnet the topology needs is already used on this host."""
 
 
+class BroughtDiskUnreachable(ResourceConflict):
+    """libvirt's qemu user cannot get to a disk the topology brings (`image: file:…`)."""
+
+    def __init__(self, field: str, disk: str):
+        super().__init__(f"{field}: qemu's user cannot reach {disk} (a folder on its path is closed to other "
+                         "users); put the disk where it can, e.g. under /var/lib/vhoneynet/")
+
+
 class LinkError(VhoneynetError):
     """A host network operation (bridge, veth, network namespace) failed."""
 

@@ -181,18 +181,36 @@ def _tree(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_symlink() or p.is_file())
 
 
+BROUGHT = "file:"  # `image: file:/path/disk.qcow2`: a disk the user brings instead of a recipe
+
+
+def brought_disk(image: str) -> Path | None:
+    """The disk of an `image: file:/path` reference; None for a recipe name."""
+    return Path(image.removeprefix(BROUGHT)) if image.startswith(BROUGHT) else None
+
+
 @dataclass(frozen=True)
 class BuiltImage:
-    """One finished build: a read-only base disk plus the kernel and initrd to boot it directly."""
+    """A read-only base disk to run guests on: a finished build (booted directly with its kernel
+    and initrd), or a disk the user brings (booted by its own boot loader)."""
 
     recipe: str
     digest: str
     kind: str
     disk: Path
-    kernel: Path
-    initrd: Path
+    kernel: Path | None
+    initrd: Path | None
     root_device: str = "/dev/vda"
     services: tuple[Service, ...] = ()
+
+    @classmethod
+    def brought(cls, image: str) -> BuiltImage:
+        """`file:/path` (qcow2 or raw, any cloud image with cloud-init): personalised from the same
+        NoCloud seed as a recipe's image; it offers no service probes, so ready = cloud-init done."""
+        disk = brought_disk(image)
+        if disk is None:
+            raise ValueError(f"{image!r} is not a {BROUGHT} image")
+        return cls(recipe=image, digest="", kind="linux", disk=disk, kernel=None, initrd=None)
 
     @classmethod
     def from_dir(cls, path: Path) -> BuiltImage:
@@ -225,7 +243,9 @@ class ImageStore:
         return self.root / f"{recipe.name}-{recipe.digest(self.recipes_dir)[:12]}"
 
     def get(self, name: str) -> BuiltImage | None:
-        """The build of the recipe's current digest, or None. Raises UnknownRecipe."""
+        """The build of the recipe's current digest, or None; a `file:` disk as it is. Raises UnknownRecipe."""
+        if name.startswith(BROUGHT):
+            return BuiltImage.brought(name)
         recipe = Recipe.load(name, self.recipes_dir)
         path = self._dir(recipe)
         if not (path / "image.json").is_file():

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vhoneynet.backend.disks import qcow2_backing_file, qcow2_virtual_size
+from vhoneynet.backend.disks import backing_file, write_qcow2_overlay
 from vhoneynet.capture import sessions
 from vhoneynet.errors import (
     AgentUnavailable,
@@ -78,9 +78,7 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
         _archive_console(consoles / f"{g.name}.log", stamp, to)
         overlay = _overlay(topo, g.name)
         backing = sources.get(g.name) or _base_of(overlay)
-        b.hv.delete_volume(p.pool, overlay.name)  # never refreshes the pool: reverts run in parallel
-        b.hv.create_volume(p.pool, render("libvirt/overlay.xml.j2", name=overlay.name,
-                                          capacity=qcow2_virtual_size(backing), backing=backing))
+        write_qcow2_overlay(overlay, backing)  # replaces the old one in one step
         _restore_nvram(b, g, topo, to)
         reverted = time.monotonic()
         watches[g.name] = ConsoleWatch.from_now(consoles / f"{g.name}.log", g.role)
@@ -92,7 +90,7 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
         list(pool.map(revert, targets))
-    images = {g.image: b.images.get(g.image) for g in targets if not g.image.startswith("file:")}
+    images = {g.image: b.images.get(g.image) for g in targets}
     probes = guest_probes(topo, p, {k: v for k, v in images.items() if v is not None}) if probe else {}
     waiting = time.monotonic() - started
     with probing(topo, p, b) as source:
@@ -180,7 +178,7 @@ def _checkpoint_disk(topo: Topology, name: str, guest: str) -> Path:
 def _base_of(overlay: Path) -> Path:
     """The read-only image at the bottom of an overlay's backing chain (what pristine means)."""
     current = overlay
-    while (backing := qcow2_backing_file(current)) is not None:
+    while (backing := backing_file(current)) is not None:
         current = backing
     if current == overlay:
         raise VhoneynetError(f"{overlay} has no backing image: cannot make a pristine overlay")

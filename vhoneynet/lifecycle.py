@@ -15,26 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vhoneynet import hostrules, naming
-from vhoneynet.backend.disks import make_vfat, qcow2_virtual_size
+from vhoneynet.backend.disks import make_vfat, write_qcow2_overlay
 from vhoneynet.backend.hostfw import HostFirewall
-from vhoneynet.backend.libvirt import ExecResult, GuestInfo, Hypervisor
+from vhoneynet.backend.libvirt import ExecResult, GuestInfo, Hypervisor, qemu_can_reach
 from vhoneynet.backend.netlink import HostNet
 from vhoneynet.backend.process import run_in_netns
+from vhoneynet.capture import follower as capture_follower
+from vhoneynet.capture import sessions
 from vhoneynet.errors import (
     AgentUnavailable,
+    BroughtDiskUnreachable,
     GuestNotFound,
     GuestNotReady,
     HoneynetExists,
     HoneynetNotFound,
     ResourceConflict,
 )
-from vhoneynet.capture import follower as capture_follower
-from vhoneynet.capture import sessions
 from vhoneynet.gateway import alerts
 from vhoneynet.gateway import config as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
-from vhoneynet.images import BuiltImage, ImageStore
+from vhoneynet.images import BuiltImage, ImageStore, brought_disk
 from vhoneynet.neighbours import check_neighbours, host_lock, saved_topologies, summary
 from vhoneynet.plan import Guest, Plan, admin_addresses, plan
 from vhoneynet.probes import Probe, ProbeSource, free_address, probe_source, probes_for
@@ -135,6 +136,10 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
 def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
     if any(b.hv.honeynet_domains(topo.id)):
         raise HoneynetExists(topo.id)
+    for i, pot in enumerate(topo.honeypots):
+        disk = brought_disk(pot.image)
+        if disk is not None and not qemu_can_reach(disk):
+            raise BroughtDiskUnreachable(f"honeypots[{i}].image", str(disk))
     for bridge in p.bridges:
         exists = b.net.link_exists(bridge.name)
         if bridge.owned and exists:
@@ -149,10 +154,8 @@ def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
 def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, accel: str,
                    disks: Path, consoles: Path, b: Backends) -> str:
     """Create the guest's overlay and config disk; return its domain XML."""
-    overlay = b.hv.create_volume(p.pool, render(
-        "libvirt/overlay.xml.j2", name=f"{guest.name}.qcow2",
-        capacity=qcow2_virtual_size(image.disk), backing=image.disk,
-    ))
+    overlay = disks / f"{guest.name}.qcow2"
+    write_qcow2_overlay(overlay, image.disk)
     if guest.role == "gateway":
         config = disks / gateway_config.CONFIG_DISK
         make_vfat(config, gateway_config.CONFIG_LABEL, gateway_config.config_files(topo, p))
@@ -161,7 +164,7 @@ def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, acc
         make_vfat(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
     # no pool refresh for the config disk: libvirt refuses one while another guest's overlay is
     # being created, and removing the pool refreshes it first
-    return domain_xml(topo, guest, image, accel, Path(overlay), config, consoles / f"{guest.name}.log")
+    return domain_xml(topo, guest, image, accel, overlay, config, consoles / f"{guest.name}.log")
 
 
 def wait_ready(hid: str, watches: dict[str, ConsoleWatch], b: Backends, progress: Progress, timeout: float,

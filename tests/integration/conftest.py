@@ -24,6 +24,9 @@ from vhoneynet.neighbours import saved_topologies
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
 VHONEYNET = [sys.executable, "-m", "vhoneynet"]
+# The marks of a module whose tests boot real guests.
+REAL_GUESTS = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow,
+               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
 
 def vhn(*args: str, check: bool = True, timeout: float = 1200, stdin: bytes | None = None) -> subprocess.CompletedProcess:

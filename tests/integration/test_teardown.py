@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import signal
 import subprocess
 import time
@@ -14,6 +13,7 @@ import pytest
 
 from tests.conftest import unique_id
 from tests.integration.conftest import (
+    REAL_GUESTS,
     VHONEYNET,
     free_admin_octet,
     in_netns,
@@ -22,8 +22,7 @@ from tests.integration.conftest import (
     vhn,
 )
 
-pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
+pytestmark = REAL_GUESTS
 
 NOTHING = {k: [] for k in ("domains", "pools", "links", "netns", "nft", "run_dir")}
 ONE_HONEYPOT = [{"name": "web", "image": "linux-web", "address": "203.0.113.80"}]
@@ -101,7 +100,7 @@ def test_down_removes_everything_and_keeps_the_capture(tmp_path: Path):
         assert leftovers(hid) == NOTHING
         capture = tmp_path / "captures" / hid
         assert result["capture_dir"] == str(capture)
-        day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+        day = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
         pcaps = list((capture / day / "pcap").glob("*.pcap"))
         assert pcaps and sum(p.stat().st_size for p in pcaps) > 1000
         assert (capture / "consoles" / "web.log").stat().st_size > 0

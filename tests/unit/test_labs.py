@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from tests.conftest import REPO
 from vhoneynet import graph, probe_client, probes
-from vhoneynet.backend.disks import qcow2_backing_file
+from vhoneynet.backend.disks import backing_file, virtual_size, write_qcow2_overlay
 from vhoneynet.errors import HoneynetExists, SubnetCollision, VhoneynetError
 from vhoneynet.images import Service
 from vhoneynet.labs import _base_of
@@ -159,11 +160,32 @@ def test_pristine_base_is_the_bottom_of_the_backing_chain(tmp_path):
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base), str(checkpoint)], check=True)
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "cp.qcow2", str(overlay)], check=True)
-    assert qcow2_backing_file(base) is None
-    assert qcow2_backing_file(overlay) == checkpoint  # relative names resolve next to the overlay
+    assert backing_file(base) is None
+    assert backing_file(overlay) == checkpoint  # relative names resolve next to the overlay
     assert _base_of(overlay) == base
     with pytest.raises(VhoneynetError, match="no backing image"):
         _base_of(base)
+
+
+@pytest.mark.parametrize(("fmt", "size"), [("qcow2", 64 << 20), ("qcow2", 10 << 30), ("qcow2", (3 << 40) + 512),
+                                           ("raw", 64 << 20)])
+def test_overlay_written_without_qemu_img_is_what_qemu_reads(tmp_path, fmt, size):
+    base, overlay = tmp_path / f"base.{fmt}", tmp_path / "ov.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", fmt, str(base), str(size)], check=True)
+    subprocess.run(["qemu-io", "-f", fmt, "-c", "write -P 0xab 0 64k", str(base)], check=True, capture_output=True)
+    overlay.write_bytes(b"a guest's old writes")
+    write_qcow2_overlay(overlay, base)
+
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(overlay)],
+                                     check=True, capture_output=True, text=True).stdout)
+    assert (info["virtual-size"], info["backing-filename"], info["backing-filename-format"]) == (size, str(base), fmt)
+    assert (virtual_size(overlay), backing_file(overlay), backing_file(base)) == (size, base, None)
+    subprocess.run(["qemu-img", "check", "-q", str(overlay)], check=True)
+    io = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "read -P 0xab 0 64k", "-c", "write -P 0xcd 32M 128k",
+                         "-c", "read -P 0xcd 32M 128k", str(overlay)], capture_output=True, text=True)
+    assert io.returncode == 0 and "Pattern verification failed" not in io.stdout, io.stdout
+    subprocess.run(["qemu-img", "check", "-q", str(overlay)], check=True)  # refcounts right after a write
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([base.name, "ov.qcow2"])  # no temporary left
 
 
 def test_console_watch_waits_through_a_kernel_panic_but_not_through_three(tmp_path):

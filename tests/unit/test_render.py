@@ -72,15 +72,12 @@ def test_gateway_gets_capture_share_and_shared_memory():
     assert "virtiofs" not in rendered_domains()["web"]
 
 
-def test_pool_and_overlay_xml_valid(tmp_path, golden):
+def test_pool_xml_valid(tmp_path, golden):
     from vhoneynet.render import render
 
     pool = render("libvirt/pool.xml.j2", name="vhn-demo", path="/var/lib/vhoneynet/honeynets/demo/disks")
-    vol = render("libvirt/overlay.xml.j2", name="web.qcow2", capacity=2147483648, backing="/b/disk.qcow2")
     golden("pool.xml", pool)
-    golden("overlay.xml", vol)
     virt_xml_validate(tmp_path, pool, "storagepool")
-    virt_xml_validate(tmp_path, vol, "storagevol")
 
 
 def test_gateway_ruleset_golden(golden):

@@ -88,6 +88,19 @@ def test_every_semantic_problem_reported_at_once():
     }
 
 
+def test_brought_disk_must_be_an_absolute_path_to_a_readable_file(tmp_path: Path):
+    disk = tmp_path / "cloud.qcow2"
+    disk.write_bytes(b"QFI\xfb")
+
+    def pot(i: int, image: str) -> str:
+        return f"  - {{name: p{i}, image: '{image}', address: 203.0.113.{10 + i}}}\n"
+
+    found = problems("id: t1\nhoneypots:\n" + pot(0, "file:cloud.qcow2") + pot(1, f"file:{tmp_path}/nosuch.qcow2")
+                     + pot(2, f"file:{disk}"))
+    assert [(f, line) for f, line, _ in found] == [("honeypots[0].image", 3), ("honeypots[1].image", 4)]
+    assert "absolute path" in found[0][2] and "no such disk" in found[1][2]
+
+
 def test_yaml_syntax_error_names_line():
     with pytest.raises(TopologySyntaxError, match=r"t.yml:3: .*duplicate key"):
         loads("id: t1\nversion: 1\nid: t2\n", "t.yml")

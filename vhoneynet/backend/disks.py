@@ -1,4 +1,5 @@
-"""Small disk files built on the host without mounting anything: config and seed disks."""
+"""Small disk files built on the host without mounting anything: config and seed disks, and
+empty qcow2 overlays."""
 
 from __future__ import annotations
 
@@ -39,21 +40,77 @@ def rewrite_vfat(path: Path, label: str, files: dict[str, str]) -> None:
             os.fsync(disk.fileno())
 
 
-def qcow2_virtual_size(path: Path) -> int:
-    """The virtual size in bytes, from the qcow2 header (offset 24, big-endian u64)."""
+QCOW2_MAGIC = b"QFI\xfb"
+CLUSTER_BITS = 16  # 64 KiB clusters, qemu-img's default
+BACKING_FORMAT_EXTENSION = 0xE2792ACA
+
+
+def write_qcow2_overlay(path: Path, backing: Path) -> None:
+    """An empty qcow2 (v3) overlay on top of the qcow2 or raw disk `backing`, as large as it,
+    written in one go, atomically (replacing `path` if it exists): what `qemu-img create -f qcow2
+    -b BACKING -F FORMAT` makes, without starting a process. Every guest read falls through to
+    the backing disk until the guest writes.
+
+    Layout, one 64 KiB cluster each: header + extensions + backing name, refcount table,
+    refcount block, then the (all-zero, unallocated) L1 table.
+    """
+    cluster = 1 << CLUSTER_BITS
+    name = str(backing).encode()
+    size = virtual_size(backing)
+    l1_entries = -(-size // (cluster * (cluster // 8)))  # one L2 table maps cluster/8 clusters
+    l1_clusters = max(1, -(-l1_entries * 8 // cluster))
+    clusters = 3 + l1_clusters
+    fmt = disk_format(backing).encode()
+    extensions = struct.pack(">II", BACKING_FORMAT_EXTENSION, len(fmt)) + fmt.ljust(8, b"\0") + struct.pack(">II", 0, 0)
+    header_length = 104
+    backing_offset = header_length + len(extensions)
+    if backing_offset + len(name) > cluster:
+        raise ValueError(f"backing file name too long for a qcow2 header: {backing}")
+    header = struct.pack(
+        ">4sIQIIQIIQQIIQQQQII",
+        QCOW2_MAGIC, 3, backing_offset, len(name), CLUSTER_BITS, size, 0,  # no encryption
+        l1_entries, 3 * cluster,  # L1 table
+        cluster, 1,  # refcount table: one cluster
+        0, 0,  # no snapshots
+        0, 0, 0,  # no incompatible, compatible or autoclear features
+        4, header_length,  # 16-bit refcounts
+    )
+    image = bytearray(clusters * cluster)
+    image[:backing_offset + len(name)] = header + extensions + name
+    struct.pack_into(">Q", image, cluster, 2 * cluster)  # refcount table -> refcount block
+    struct.pack_into(f">{clusters}H", image, 2 * cluster, *[1] * clusters)  # every cluster used once
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(image)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def disk_format(path: Path) -> str:
+    """'qcow2' for a qcow2 image, 'raw' for anything else (a plain disk)."""
+    with open(path, "rb") as f:
+        return "qcow2" if f.read(4) == QCOW2_MAGIC else "raw"
+
+
+def virtual_size(path: Path) -> int:
+    """The size a guest sees: from the qcow2 header (offset 24, big-endian u64), or the file's size."""
     with open(path, "rb") as f:
         header = f.read(32)
-    if header[:4] != b"QFI\xfb":
-        raise ValueError(f"{path} is not a qcow2 image")
+    if header[:4] != QCOW2_MAGIC:
+        return path.stat().st_size
     return struct.unpack(">Q", header[24:32])[0]
 
 
-def qcow2_backing_file(path: Path) -> Path | None:
-    """The backing file named in a qcow2 header (offsets 8 and 16), or None for a standalone image."""
+def backing_file(path: Path) -> Path | None:
+    """The backing file named in a qcow2 header (offsets 8 and 16); None for a standalone qcow2
+    image or a raw disk."""
     with open(path, "rb") as f:
         header = f.read(20)
-        if header[:4] != b"QFI\xfb":
-            raise ValueError(f"{path} is not a qcow2 image")
+        if header[:4] != QCOW2_MAGIC:
+            return None
         offset, size = struct.unpack(">QI", header[8:20])
         if offset == 0:
             return None

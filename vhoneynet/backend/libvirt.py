@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -63,6 +65,27 @@ class ExecResult:
     exit_code: int
     stdout: bytes
     stderr: bytes
+
+
+QEMU_CONF = Path("/etc/libvirt/qemu.conf")
+QEMU_USER = "libvirt-qemu"  # Debian's build default when qemu.conf sets no `user`
+
+
+def qemu_user(conf: Path = QEMU_CONF) -> str:
+    """The user libvirt runs qemu processes as (qemu.conf `user = "…"`; "+0" is root)."""
+    text = conf.read_text() if conf.is_file() else ""
+    found = re.findall(r'^\s*user\s*=\s*"([^"]+)"', text, flags=re.MULTILINE)
+    return found[-1] if found else QEMU_USER
+
+
+def qemu_can_reach(path: Path) -> bool:
+    """Whether qemu's user can get to `path` through its folders (the file itself libvirt hands
+    over at start: dynamic ownership)."""
+    user = qemu_user()
+    if user in ("root", "+0", "0"):
+        return True
+    return subprocess.run(["test", "-e", str(path)], user=user.lstrip("+"), extra_groups=[], check=False,
+                          capture_output=True).returncode == 0
 
 
 class Hypervisor:
@@ -197,24 +220,6 @@ class Hypervisor:
             pool.build(0)
         if not pool.isActive():
             pool.create(0)
-
-    def create_volume(self, pool_name: str, xml: str) -> str:
-        """Create a volume (e.g. a qcow2 overlay) in a pool; returns its path."""
-        pool = self.conn.storagePoolLookupByName(pool_name)
-        return pool.createXML(xml, 0).path()
-
-    def delete_volume(self, pool_name: str, name: str) -> None:
-        """Delete one volume of a pool; absent is fine. Never refreshes the pool (libvirt refuses a
-        refresh while another volume of it is being created, so deletes and creates can overlap)."""
-        pool = self.conn.storagePoolLookupByName(pool_name)
-        try:
-            vol = pool.storageVolLookupByName(name)
-        except libvirt.libvirtError:  # not made through libvirt: a plain file in the pool's folder
-            folder = ET.fromstring(pool.XMLDesc()).findtext("target/path")
-            if folder:
-                (Path(folder) / name).unlink(missing_ok=True)
-            return
-        vol.delete(0)
 
     def refresh_pool(self, name: str) -> None:
         self.conn.storagePoolLookupByName(name).refresh(0)

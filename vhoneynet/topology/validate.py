@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from ipaddress import IPv4Address
 
 from vhoneynet import naming
 from vhoneynet.gateway.reject import unsupported_reject
+from vhoneynet.images import brought_disk
 from vhoneynet.topology.model import Topology
 
 Problem = tuple[tuple[str | int, ...], str]
@@ -19,6 +21,7 @@ def check(topo: Topology, known_images: set[str] | None = None) -> list[Problem]
         *_addresses(topo),
         *_networks(topo),
         *_images(topo, known_images),
+        *_brought_disks(topo),
         *_ips(topo),
     ]
 
@@ -95,6 +98,22 @@ def _images(topo: Topology, known: set[str] | None) -> list[Problem]:
     for kind in topo.kinds:
         if kind not in known:
             problems.append((("kinds", kind), f"no image recipe {kind!r}"))
+    return problems
+
+
+def _brought_disks(topo: Topology) -> list[Problem]:
+    """`image: file:/path`: an absolute path to a disk this host can read."""
+    problems: list[Problem] = []
+    for i, pot in enumerate(topo.honeypots):
+        disk = brought_disk(pot.image)
+        if disk is None:
+            continue
+        if not disk.is_absolute():
+            problems.append((("honeypots", i, "image"), f"{pot.image!r}: give the disk's absolute path, file:/…"))
+        elif not disk.is_file():
+            problems.append((("honeypots", i, "image"), f"{pot.image!r}: no such disk file on this host"))
+        elif not os.access(disk, os.R_OK):
+            problems.append((("honeypots", i, "image"), f"{pot.image!r}: the disk is not readable"))
     return problems
 
 
