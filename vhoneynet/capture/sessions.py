@@ -5,7 +5,8 @@ kernel's TTY audit buffer until it exits; only then does the keystroke record go
 syslog to the log host. A honeypot powered off by `reset` or `down` while an intruder is
 still logged in would lose that record. So before a honeypot goes, its sessions are hung up
 through the guest agent: every shell exits, its record is written and forwarded, and only then
-is the domain stopped. A honeypot without its agent (`agent: false`) cannot be asked; the
+is the domain stopped. The agent's list of logged-in users (utmp) is asked first, so a honeypot
+nobody is logged in to costs one agent round trip, not a process pipeline in a busy guest. A honeypot without its agent (`agent: false`) cannot be asked; the
 prompt keystrokes of sessions still open on it are lost (its commands are not: they are
 recorded as they run).
 """
@@ -32,6 +33,11 @@ def hang_up(hv: Hypervisor, domain: str, timeout: float = 15) -> list[str]:
     terminals that had one (empty when none, or when the agent does not answer)."""
     if not hv.agent_ready(domain):  # no agent, or a hung guest: do not hold `down` for it
         return []
+    try:  # the agent reads utmp itself: no process started in a guest nobody is logged in to
+        if hv.agent(domain, "guest-get-users", timeout=2) == []:
+            return []
+    except AgentUnavailable:
+        pass  # an agent without guest-get-users: look at the terminals
     try:
         result = hv.execute(domain, ["/bin/sh", "-c", HANG_UP], timeout=timeout)
     except AgentUnavailable:
