@@ -5,10 +5,10 @@ kernel's TTY audit buffer until it exits; only then does the keystroke record go
 syslog to the log host. A honeypot powered off by `reset` or `down` while an intruder is
 still logged in would lose that record. So before a honeypot goes, its sessions are hung up
 through the guest agent: every shell exits, its record is written and forwarded, and only then
-is the domain stopped. The agent's list of logged-in users (utmp) is asked first, so a honeypot
-nobody is logged in to costs one agent round trip, not a process pipeline in a busy guest. A honeypot without its agent (`agent: false`) cannot be asked; the
-prompt keystrokes of sessions still open on it are lost (its commands are not: they are
-recorded as they run).
+is the domain stopped. Finding nobody logged in costs the shell and one `pgrep`, not a
+pipeline of three programs: it matters in a busy guest under TCG. A honeypot without its agent
+(`agent: false`) cannot be asked; the prompt keystrokes of sessions still open on it are lost
+(its commands are not: they are recorded as they run).
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from vhoneynet.errors import AgentUnavailable
 
 # Login terminals (ssh's pts, virtual consoles, the serial console) with anything but getty on them.
 _SESSIONS = "ps -eo tty=,comm= | awk '$1 ~ /^(pts\\/|tty[0-9]|ttyS)/ && $2 != \"agetty\" {print $1}' | sort -u"
+# The usual case, nobody logged in, told cheaply: a login session holds a pseudo-terminal
+# (/dev/pts/N exists while one is open) or, on a console, a `login` process. (The agent's
+# guest-get-users would be cheaper still, but it reads utmp, which Debian 13 guests no longer keep.)
 HANG_UP = f"""
+set -- /dev/pts/[0-9]*
+[ -e "$1" ] || pgrep -x login > /dev/null || exit 0
 ttys=$({_SESSIONS})
 [ -n "$ttys" ] || exit 0
 for t in $ttys; do pkill -HUP -t "$t"; done
@@ -33,11 +38,6 @@ def hang_up(hv: Hypervisor, domain: str, timeout: float = 15) -> list[str]:
     terminals that had one (empty when none, or when the agent does not answer)."""
     if not hv.agent_ready(domain):  # no agent, or a hung guest: do not hold `down` for it
         return []
-    try:  # the agent reads utmp itself: no process started in a guest nobody is logged in to
-        if hv.agent(domain, "guest-get-users", timeout=2) == []:
-            return []
-    except AgentUnavailable:
-        pass  # an agent without guest-get-users: look at the terminals
     try:
         result = hv.execute(domain, ["/bin/sh", "-c", HANG_UP], timeout=timeout)
     except AgentUnavailable:
