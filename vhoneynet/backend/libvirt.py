@@ -221,9 +221,6 @@ class Hypervisor:
         if not pool.isActive():
             pool.create(0)
 
-    def refresh_pool(self, name: str) -> None:
-        self.conn.storagePoolLookupByName(name).refresh(0)
-
     def remove_pool(self, name: str) -> None:
         """Delete every volume, then the pool and its folder; absent is fine (also when a
         concurrent `down` removes parts of it first)."""
