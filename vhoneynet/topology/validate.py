@@ -93,7 +93,7 @@ def _images(topo: Topology, known: set[str] | None) -> list[Problem]:
     if topo.gateway.image not in known:
         problems.append((("gateway", "image"), f"no image recipe {topo.gateway.image!r}"))
     for i, pot in enumerate(topo.honeypots):
-        if not pot.image.startswith("file:") and pot.image not in known:
+        if brought_disk(pot.image) is None and pot.image not in known:
             problems.append((("honeypots", i, "image"), f"no image recipe {pot.image!r}; known: {', '.join(sorted(known))}"))
     for kind in topo.kinds:
         if kind not in known:
