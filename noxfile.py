@@ -14,7 +14,7 @@ PYTEST = ".venv/bin/pytest"
 @nox.session
 def unit(session: nox.Session) -> None:
     """Fast tests: no root, no guests."""
-    session.run(PYTEST, "tests/unit", "-p", "no:xdist", *session.posargs, external=True)
+    session.run(PYTEST, "tests/unit", "-n0", *session.posargs, external=True)
 
 
 @nox.session
@@ -32,7 +32,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def golden(session: nox.Session) -> None:
     """Rewrite the golden files from the current templates (review the diff!)."""
-    session.run(PYTEST, "tests/unit/test_render.py", "--regen-golden", "-p", "no:xdist", external=True)
+    session.run(PYTEST, "tests/unit/test_render.py", "--regen-golden", "-n0", external=True)
 
 
 @nox.session
