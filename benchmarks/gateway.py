@@ -27,9 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vhoneynet import lifecycle, naming  # noqa: E402
+from vhoneynet import naming  # noqa: E402
+from vhoneynet.backends import Backends, execute  # noqa: E402
 from vhoneynet.gateway import control, verify  # noqa: E402
-from vhoneynet.plan import plan  # noqa: E402
+from vhoneynet.plan import plan, verify_addresses  # noqa: E402
 
 RECEIVER = r"""
 import json, socket, sys, time
@@ -110,13 +111,13 @@ def measure(probe_ns: str, sink_ns: str, sink: str, seconds: float) -> dict:
 
 def capture_start(hid: str, b) -> None:
     """A second tcpdump on the gateway's honeynet port, like the real capture, to read its drop count."""
-    lifecycle.execute(hid, "gateway", ["/bin/sh", "-c", "tcpdump -i int -n -s 0 -w /dev/null > /tmp/bench-tcpdump.log "
+    execute(hid, "gateway", ["/bin/sh", "-c", "tcpdump -i int -n -s 0 -w /dev/null > /tmp/bench-tcpdump.log "
                                        "2>&1 & echo $! > /tmp/bench-tcpdump.pid"], b)
     time.sleep(2)
 
 
 def capture_stop(hid: str, b) -> dict:
-    text = lifecycle.execute(hid, "gateway", ["/bin/sh", "-c", "kill -INT $(cat /tmp/bench-tcpdump.pid); sleep 2; "
+    text = execute(hid, "gateway", ["/bin/sh", "-c", "kill -INT $(cat /tmp/bench-tcpdump.pid); sleep 2; "
                                               "cat /tmp/bench-tcpdump.log"], b).stdout.decode()
     nums = {}
     for line in text.splitlines():
@@ -127,14 +128,14 @@ def capture_stop(hid: str, b) -> dict:
 
 
 def run(hid: str, seconds: float) -> dict:
-    b = lifecycle.Backends.for_host()
+    b = Backends.for_host()
     topo = control.saved_topology(hid)
     p = plan(topo)
-    probe, sink, _ = verify.verify_addresses(topo)
+    probe, sink, _ = verify_addresses(topo)
     prefix = topo.networks.honeynet.cidr.prefixlen
     probe_mac, sink_mac = naming.mac(hid, verify.PROBE), naming.mac(hid, verify.SINK)
     probe_ns, sink_ns = naming.netns(hid, verify.PROBE), naming.netns(hid, verify.SINK)
-    veths = (naming.veth(hid, verify.PROBE_VETH), naming.veth(hid, verify.SINK_VETH))
+    veths = (naming.veth(hid, naming.VERIFY_PROBE_VETH), naming.veth(hid, naming.VERIFY_SINK_VETH))
     element = f"{{ {probe_mac} . {probe} }}"
     result: dict = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}",
                     "honeynet": hid, "seconds_per_test": seconds}
@@ -148,7 +149,7 @@ def run(hid: str, seconds: float) -> dict:
         control.nft(hid, b, ["delete", "table", *control.TABLE], "remove data control")
         result["plain_bridge"] = measure(probe_ns, sink_ns, str(sink), seconds)
     finally:
-        lifecycle.execute(hid, "gateway", ["nft", "-f", "/run/vhn/config/ruleset.nft"], b)
+        execute(hid, "gateway", ["nft", "-f", "/run/vhn/config/ruleset.nft"], b)
         for ns in (probe_ns, sink_ns):
             b.net.delete_netns(ns)
         for veth in veths:

@@ -63,7 +63,7 @@ def _load(path: Path):
 
 
 def _backends(uri: str = "qemu:///system"):
-    from vhoneynet.lifecycle import Backends
+    from vhoneynet.backends import Backends
 
     return Backends.for_host(uri)
 
@@ -274,11 +274,11 @@ def exec_(
     timeout: Annotated[float, typer.Option(help="seconds")] = 120,
 ) -> None:
     """Run a command in a guest (qemu guest agent) or outside host; its exit code is passed through."""
-    from vhoneynet import lifecycle
+    from vhoneynet.backends import execute
 
     stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
     try:
-        result = lifecycle.execute(hid, guest, command, _backends(uri), stdin=stdin or None, timeout=timeout)
+        result = execute(hid, guest, command, _backends(uri), stdin=stdin or None, timeout=timeout)
     except VhoneynetError as e:
         raise _fail(e) from None
     sys.stdout.buffer.write(result.stdout)

@@ -32,8 +32,8 @@ from vhoneynet.errors import (
     GuestNotFound,
     VhoneynetError,
 )
+from vhoneynet.backends import Backends
 from vhoneynet.lifecycle import (
-    Backends,
     Progress,
     _quiet,
     guest_probes,

@@ -11,21 +11,17 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from vhoneynet import hostrules, naming
 from vhoneynet.backend.disks import make_vfat, write_qcow2_overlay
-from vhoneynet.backend.hostfw import HostFirewall
-from vhoneynet.backend.libvirt import ExecResult, GuestInfo, Hypervisor, qemu_can_reach
-from vhoneynet.backend.netlink import HostNet
-from vhoneynet.backend.process import run_in_netns
+from vhoneynet.backend.libvirt import GuestInfo, qemu_can_reach
+from vhoneynet.backends import Backends
 from vhoneynet.capture import follower as capture_follower
 from vhoneynet.capture import sessions
 from vhoneynet.errors import (
     AgentUnavailable,
     BroughtDiskUnreachable,
-    GuestNotFound,
     GuestNotReady,
     HoneynetExists,
     HoneynetNotFound,
@@ -35,7 +31,7 @@ from vhoneynet.gateway import alerts
 from vhoneynet.gateway import config as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
-from vhoneynet.images import BuiltImage, ImageStore, brought_disk
+from vhoneynet.images import BuiltImage, brought_disk
 from vhoneynet.neighbours import check_neighbours, host_lock, saved_topologies, summary
 from vhoneynet.plan import Guest, Plan, admin_addresses, plan
 from vhoneynet.probes import Probe, ProbeSource, free_address, probe_source, probes_for
@@ -50,21 +46,6 @@ TOPOLOGY_FILE = "topology.json"
 
 def _quiet(_: str) -> None:
     pass
-
-
-@dataclass
-class Backends:
-    """Everything with side effects that the lifecycle uses."""
-
-    hv: Hypervisor
-    net: HostNet
-    fw: HostFirewall
-    images: ImageStore
-
-    @classmethod
-    def for_host(cls, uri: str = "qemu:///system", image_root: Path | None = None) -> Backends:
-        store = ImageStore(image_root) if image_root else ImageStore()
-        return cls(Hypervisor(uri), HostNet(), HostFirewall(), store)
 
 
 # --- up --------------------------------------------------------------------
@@ -359,22 +340,3 @@ def overview(b: Backends, storage: Path = DEFAULT_STORAGE) -> list[dict]:
     saved = saved_topologies(storage)
     ids = sorted({g.hid for g in guests} | set(saved))
     return [summary(hid, saved.get(hid), [g for g in guests if g.hid == hid]) for hid in ids]
-
-
-# --- exec ------------------------------------------------------------------
-
-
-def execute(hid: str, guest: str, argv: list[str], b: Backends, stdin: bytes | None = None,
-            timeout: float = 120) -> ExecResult:
-    """Run a command in a guest (through its agent) or on an outside host (in its namespace)."""
-    guests = {g.guest: g for g in b.hv.guests(hid)}
-    if guest in guests:
-        return b.hv.execute(guests[guest].domain, argv, stdin=stdin, timeout=timeout)
-    ns = naming.netns(hid, guest)
-    if ns in b.net.netns(ns):
-        proc = run_in_netns(ns, argv, stdin=stdin, timeout=timeout)
-        return ExecResult(proc.returncode, proc.stdout, proc.stderr)
-    if not guests:
-        raise HoneynetNotFound(hid)
-    outside = [n.removeprefix(naming.netns_prefix(hid)) for n in b.net.netns(naming.netns_prefix(hid))]
-    raise GuestNotFound(hid, guest, [*guests, *outside])

@@ -16,6 +16,13 @@ METADATA_PREFIX = "vhn"
 
 BRIDGE_ROLES = ("ext", "int", "adm")
 
+# veth indexes on the internet bridge: outside hosts take 0.., and three are held back for
+# the temporary hosts, which may run at the same time (`verify` during a `reset`'s probes).
+MAX_OUTSIDE = 97
+SERVICE_PROBE_VETH = 97  # up/reset: the service prober, when no outside host exists
+VERIFY_SINK_VETH = 98  # verify: the sink on the internet side
+VERIFY_PROBE_VETH = 99  # verify: the probe playing a compromised honeypot
+
 
 def domain(hid: str, guest: str) -> str:
     return f"vhn-{hid}-{guest}"

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
 from vhoneynet import naming
+from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.topology.model import Topology
 
 
@@ -141,6 +142,22 @@ def free_addresses(topo: Topology) -> list[IPv4Address]:
     used = {h.address for h in topo.honeypots} | {o.address for o in topo.outside}
     used |= {a for a in (net.router, net.resolver, net.log_sink) if a is not None}
     return [a for a in reversed(list(net.cidr.hosts())) if a not in used]
+
+
+def verify_addresses(topo: Topology) -> tuple[IPv4Address, IPv4Address, IPv4Address]:
+    """(probe, sink, spoofed): the three highest free addresses of the honeynet subnet."""
+    free = free_addresses(topo)
+    if len(free) < 3:
+        raise VerifyUnavailable(topo.id, f"no three free addresses left in {topo.networks.honeynet.cidr}")
+    return free[0], free[1], free[2]
+
+
+def fence_target(topo: Topology) -> IPv4Address | None:
+    """The address verify sends to in the first fenced network (its first host), if any."""
+    fence = topo.gateway.data_control.fence
+    if not fence:
+        return None
+    return fence[0].network_address if fence[0].prefixlen == 32 else next(fence[0].hosts())
 
 
 def admin_addresses(topo: Topology) -> tuple[IPv4Interface, IPv4Interface]:

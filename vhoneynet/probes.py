@@ -26,7 +26,6 @@ from vhoneynet.plan import free_addresses
 from vhoneynet.topology.model import Topology
 
 PROBE_HOST = "probe"
-PROBE_VETH_INDEX = 99
 BANNER_SERVICES = {"ssh", "smtp", "mysql", "ftp", "pop3", "imap"}
 ATTEMPT_SECONDS = 3.0  # one try of a client; see probe_client.py
 
@@ -96,7 +95,7 @@ def probe_source(hid: str, outside: list[str], net, ext_bridge: str, free: IPv4I
     if free is None:
         yield None
         return
-    ns, veth = naming.netns(hid, PROBE_HOST), naming.veth(hid, PROBE_VETH_INDEX)
+    ns, veth = naming.netns(hid, PROBE_HOST), naming.veth(hid, naming.SERVICE_PROBE_VETH)
     net.add_outside_host(ns, ext_bridge, veth, free, mac=naming.mac(hid, PROBE_HOST))
     try:
         yield ProbeSource(ns)

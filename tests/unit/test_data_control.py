@@ -18,7 +18,7 @@ from vhoneynet.gateway.config import (
     size_bytes,
 )
 from vhoneynet.gateway.control import parse_changes
-from vhoneynet.gateway.verify import verify_addresses
+from vhoneynet.plan import verify_addresses
 from vhoneynet.plan import plan
 from vhoneynet.render import render
 from vhoneynet.topology import loads

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from vhoneynet import naming
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway import capture, ips, reject
-from vhoneynet.plan import Plan, admin_addresses
+from vhoneynet.plan import Plan, admin_addresses, verify_addresses
 from vhoneynet.render import render
 from vhoneynet.topology.model import Limits, Topology
 
@@ -114,8 +114,6 @@ def start_script(topo: Topology, plan: Plan) -> str:
 
 def alert_script(topo: Topology) -> str:
     """The gateway's alert loop: firewall log lines -> /capture/<day>/alerts.jsonl."""
-    from vhoneynet.gateway.verify import verify_addresses
-
     ctx = limits_context(topo)
     try:
         probe = verify_addresses(topo)[0]

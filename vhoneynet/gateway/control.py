@@ -22,7 +22,8 @@ from vhoneynet.gateway.config import (
     config_files,
     limits_context,
 )
-from vhoneynet.lifecycle import TOPOLOGY_FILE, Backends, execute
+from vhoneynet.backends import Backends, execute
+from vhoneynet.rundir import TOPOLOGY_FILE
 from vhoneynet.plan import plan
 from vhoneynet.render import render
 from vhoneynet.topology.model import DEFAULT_STORAGE, Limits, Topology

@@ -15,6 +15,7 @@ from importlib.resources import files
 from vhoneynet import naming
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway.reject import gateway_rules
+from vhoneynet.plan import verify_addresses
 from vhoneynet.render import render
 from vhoneynet.topology.model import Topology
 
@@ -48,8 +49,6 @@ def inbound_bpf(topo: Topology) -> str:
 
 def home_net(topo: Topology) -> list[str]:
     """Suricata's $HOME_NET: the honeypots, plus the address `vhoneynet verify` probes from."""
-    from vhoneynet.gateway.verify import verify_addresses
-
     try:
         probe = [str(verify_addresses(topo)[0])]
     except VerifyUnavailable:

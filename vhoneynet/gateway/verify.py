@@ -1,7 +1,7 @@
 """`vhoneynet verify`: prove each data-control layer on the running honeynet.
 
 A probe namespace plugged into the honeynet bridge plays a compromised honeypot: for the
-run, its address and MAC (reserved per topology, see `verify_addresses`) join the
+run, its address and MAC (reserved per topology, see `plan.verify_addresses`) join the
 gateway's honeypot set, so the gateway treats it like any honeypot. It sends bounded
 probe traffic to a sink namespace on the internet side, which counts what arrives. The
 host's anti-spoofing layer (nftables at the honeypots' taps) is probed from inside a real
@@ -21,12 +21,11 @@ from vhoneynet.backend.process import run_in_netns, spawn
 from vhoneynet.errors import AgentUnavailable, DataControlFailed, VerifyUnavailable
 from vhoneynet.gateway.config import rate_bytes, size_bytes
 from vhoneynet.gateway.control import TABLE, nft, saved_topology
-from vhoneynet.lifecycle import Backends, execute
-from vhoneynet.plan import free_addresses, plan
+from vhoneynet.backends import Backends, execute
+from vhoneynet.plan import fence_target, plan, verify_addresses
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 
 PROBE, SINK = "vprobe", "vsink"
-PROBE_VETH, SINK_VETH = 99, 98  # outside hosts use veth indexes 0..98 at most
 PORTS = {"limits": 7001, "spoofed-ip": 7002, "spoofed-mac": 7003, "throttle": 7004, "ips": 7005,
          "host-spoofed-ip": 7006, "host-spoofed-mac": 7007, "fence": 7008}
 MARKER = "VHN-EXPLOIT-TEST"
@@ -40,22 +39,6 @@ class LayerResult:
     limit: int
     verdict: str  # pass | fail | skipped
     detail: str = ""
-
-
-def verify_addresses(topo: Topology) -> tuple[IPv4Address, IPv4Address, IPv4Address]:
-    """(probe, sink, spoofed): the three highest free addresses of the honeynet subnet."""
-    free = free_addresses(topo)
-    if len(free) < 3:
-        raise VerifyUnavailable(topo.id, f"no three free addresses left in {topo.networks.honeynet.cidr}")
-    return free[0], free[1], free[2]
-
-
-def fence_target(topo: Topology) -> IPv4Address | None:
-    """The address verify sends to in the first fenced network (its first host), if any."""
-    fence = topo.gateway.data_control.fence
-    if not fence:
-        return None
-    return fence[0].network_address if fence[0].prefixlen == 32 else next(fence[0].hosts())
 
 
 def _script(name: str) -> str:
@@ -76,7 +59,7 @@ def verify(hid: str, b: Backends, storage=DEFAULT_STORAGE) -> list[LayerResult]:
     prefix = topo.networks.honeynet.cidr.prefixlen
     probe_mac, sink_mac = naming.mac(hid, PROBE), naming.mac(hid, SINK)
     probe_ns, sink_ns = naming.netns(hid, PROBE), naming.netns(hid, SINK)
-    probe_veth, sink_veth = naming.veth(hid, PROBE_VETH), naming.veth(hid, SINK_VETH)
+    probe_veth, sink_veth = naming.veth(hid, naming.VERIFY_PROBE_VETH), naming.veth(hid, naming.VERIFY_SINK_VETH)
     limit = 0 if dc.mode == "roach-motel" else dc.limits.tcp
     throttle_rate = rate_bytes(dc.throttle.rate)
     sent_cfg = {

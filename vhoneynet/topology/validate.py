@@ -36,8 +36,8 @@ def _names(topo: Topology) -> list[Problem]:
                 problems.append(((section, i, "name"), f"{naming.GATEWAY!r} is the gateway's name"))
             elif seen[node.name] > 1:
                 problems.append(((section, i, "name"), f"name {node.name!r} is used twice"))
-    if len(topo.outside) > 99:
-        problems.append((("outside",), "at most 99 outside hosts"))
+    if len(topo.outside) > naming.MAX_OUTSIDE:
+        problems.append((("outside",), f"at most {naming.MAX_OUTSIDE} outside hosts"))
     return problems
 
 
