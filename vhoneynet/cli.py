@@ -11,8 +11,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from vhoneynet.errors import HoneynetExists, SubnetCollision, VhoneynetError
+from vhoneynet.terminal import markup, safe, text
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Virtual honeynets on libvirt, from one YAML file.")
@@ -42,16 +44,26 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")]
 def _fail(e: Exception) -> typer.Exit:
     if _state["debug"]:
         err.print_exception()
-    err.print(f"[red]error:[/] {e}", highlight=False)
+    err.print(text("error:", "red"), text(e, multiline=True), highlight=False)
     return typer.Exit(1)
 
 
 def _progress(message: str) -> None:
-    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}", highlight=False)
+    err.print(text(time.strftime('%H:%M:%S'), "dim"), text(message, multiline=True), highlight=False)
 
 
 def _print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(json_text(data, indent=2) + "\n")
+
+
+def json_text(data: object, indent: int | None = None) -> str:
+    """JSON fit for a terminal: json.dumps escapes every control character but DEL; escape it too."""
+    return json.dumps(data, indent=indent, default=str).replace("\x7f", "\\u007f")
+
+
+def cell(value: object) -> Text:
+    """A table cell of data: sanitised, never markup."""
+    return text(value)
 
 
 def _load(path: Path):
@@ -75,8 +87,8 @@ def validate(topology: TopologyArg) -> None:
         topo = _load(topology)
     except VhoneynetError as e:
         raise _fail(e) from None
-    out.print(f"[green]ok[/] {topology}: honeynet {topo.id!r}, {len(topo.honeypots)} honeypots, "
-              f"{len(topo.outside)} outside hosts")
+    out.print(markup("[green]ok[/] {}: honeynet {!r}, {} honeypots, {} outside hosts",
+                     topology, topo.id, len(topo.honeypots), len(topo.outside)))
 
 
 @app.command()
@@ -90,10 +102,10 @@ def plan(topology: TopologyArg, as_json: JsonOpt = False) -> None:
         raise _fail(e) from None
     if as_json:
         return _print_json(p.to_dict())
-    table = Table("#", "step", "name", "details", title=f"plan for honeynet {p.hid!r}")
+    table = Table("#", "step", "name", "details", title=markup("plan for honeynet {!r}", p.hid))
     for i, step in enumerate(p.steps(), 1):
         details = ", ".join(f"{k}={v}" for k, v in step.items() if k not in ("step", "name") and v)
-        table.add_row(str(i), step["step"], step["name"], details)
+        table.add_row(str(i), cell(step["step"]), cell(step["name"]), cell(details))
     out.print(table)
 
 
@@ -130,7 +142,7 @@ def up(
     if as_json:
         return _print_json(result)
     _show_status(result)
-    out.print(f"[green]honeynet {topo.id!r} is up[/] in {result['up_seconds']} s")
+    out.print(markup("[green]honeynet {!r} is up[/] in {} s", topo.id, result["up_seconds"]))
 
 
 @app.command()
@@ -146,7 +158,8 @@ def down(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAU
     result["down_seconds"] = round(time.monotonic() - started, 2)
     if as_json:
         return _print_json(result)
-    out.print(f"[green]honeynet {hid!r} removed[/] in {result['down_seconds']} s; captures kept in {result['capture_dir']}")
+    out.print(markup("[green]honeynet {!r} removed[/] in {} s; captures kept in {}",
+                     hid, result["down_seconds"], result["capture_dir"]))
 
 
 @app.command()
@@ -176,8 +189,8 @@ def list_(uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE,
         return _print_json(rows)
     table = Table("id", "state", "guests", "honeynet", "admin", "internet")
     for r in rows:
-        table.add_row(r["id"], r["state"], f"{r['running']}/{r['guests']} running", r.get("honeynet_cidr", "-"),
-                      r.get("admin_cidr", "-"), r.get("internet", "-"))
+        table.add_row(cell(r["id"]), cell(r["state"]), cell(f"{r['running']}/{r['guests']} running"),
+                      cell(r.get("honeynet_cidr", "-")), cell(r.get("admin_cidr", "-")), cell(r.get("internet", "-")))
     out.print(table)
 
 
@@ -203,8 +216,8 @@ def reset(
     if as_json:
         return _print_json(result)
     for name, t in result["guests"].items():
-        out.print(f"{name:16} disk revert {t['disk_revert']:.3f} s, ready after {t['until_ready']:.1f} s")
-    out.print(f"[green]honeynet {hid!r}: {len(result['guests'])} honeypots reset to {result['to']}[/]")
+        out.print(markup("{:16} disk revert {:.3f} s, ready after {:.1f} s", name, t["disk_revert"], t["until_ready"]))
+    out.print(markup("[green]honeynet {!r}: {} honeypots reset to {}[/]", hid, len(result["guests"]), result["to"]))
 
 
 @app.command()
@@ -228,7 +241,7 @@ def checkpoint(
     if as_json:
         return _print_json(result)
     for c in result if isinstance(result, list) else [result]:
-        out.print(f"{c['name']:20} {c['created']}  {', '.join(c['guests'])}")
+        out.print(markup("{:20} {}  {}", c["name"], c["created"], ", ".join(c["guests"])))
 
 
 @app.command()
@@ -253,16 +266,16 @@ def graph(
 
 
 def _show_status(s: dict) -> None:
-    table = Table("guest", "role", "image", "address", "state", title=f"honeynet {s['id']!r}: {s['state']}")
+    table = Table("guest", "role", "image", "address", "state", title=markup("honeynet {!r}: {}", s["id"], s["state"]))
     for g in s["guests"]:
         colour = "green" if g["state"] == "running" else "yellow"
-        table.add_row(g["name"], g["role"], g["image"], g["address"] or "-", f"[{colour}]{g['state']}[/]")
+        table.add_row(cell(g["name"]), cell(g["role"]), cell(g["image"]), cell(g["address"] or "-"), text(g["state"], colour))
     for o in s.get("outside", []):
-        table.add_row(o["name"], "outside", "netns", o["address"], "present" if o["present"] else "absent")
+        table.add_row(cell(o["name"]), "outside", "netns", cell(o["address"]), "present" if o["present"] else "absent")
     out.print(table)
     for name, net in s.get("networks", {}).items():
-        out.print(f"  {name:9} {net['bridge']:15} {net['cidr']}")
-    out.print(f"  captures  {s['capture_dir']}")
+        out.print(markup("  {:9} {:15} {}", name, net["bridge"], net["cidr"]))
+    out.print(markup("  captures  {}", s["capture_dir"]))
 
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -299,7 +312,7 @@ def host_check(uri: UriOpt = "qemu:///system", as_json: JsonOpt = False) -> None
     else:
         for f in found:
             mark = "[green]ok[/]  " if f.ok else "[red]MISSING[/]"
-            out.print(f"{mark} {f.item:20} {f.detail}", highlight=False)
+            out.print(mark + markup(" {:20} {}", f.item, f.detail), highlight=False)
     if not all(f.ok for f in found):
         raise typer.Exit(1)
 
@@ -320,7 +333,7 @@ def image_build(
         image = ImageStore().build(recipe, force=force, progress=_progress, iso=iso, hv=Hypervisor(uri))
     except VhoneynetError as e:
         raise _fail(e) from None
-    out.print(f"[green]{recipe}[/] {image.digest[:12]} ready in {time.monotonic() - started:.0f} s: {image.disk}")
+    out.print(markup("[green]{}[/] {} ready in {:.0f} s: {}", recipe, image.digest[:12], time.monotonic() - started, image.disk))
 
 
 @image_app.command("list")
@@ -333,7 +346,7 @@ def image_list(as_json: JsonOpt = False) -> None:
         return _print_json(rows)
     table = Table("recipe", "digest", "built", "size", "path")
     for r in rows:
-        table.add_row(*(str(r.get(k, "")) for k in ("name", "digest", "built", "size", "path")))
+        table.add_row(*(cell(r.get(k, "")) for k in ("name", "digest", "built", "size", "path")))
     out.print(table)
 
 
@@ -371,7 +384,7 @@ def control(
                 raise typer.BadParameter("expected: control ID set tcp=5 [udp=N icmp=N other=N window=hour]")
             limits = dc.set_limits(hid, b, dc.parse_changes(change[1:]), storage)
             if not as_json:
-                out.print(f"[green]limits of {hid!r} now[/] {limits.model_dump()}")
+                out.print(markup("[green]limits of {!r} now[/] {}", hid, limits.model_dump()))
                 return
         result = dc.counters(hid, b, storage)
     except VhoneynetError as e:
@@ -380,12 +393,12 @@ def control(
         return _print_json(result)
     lock = " [red]LOCKED DOWN[/]" if result["lockdown"] else ""
     table = Table("honeypot", *(f"{p} new/limited (limit)" for p in dc.PROTOCOLS),
-                  title=f"data control of {hid!r}: {result['mode']}, per {result['window']}{lock}")
+                  title=markup("data control of {!r}: {}, per {}", hid, result["mode"], result["window"]) + lock)
     for name, h in result["honeypots"].items():
-        table.add_row(name, *(f"{h[p]['new']}/{h[p]['limited']} ({h[p]['limit']})" for p in dc.PROTOCOLS))
+        table.add_row(cell(name), *(cell(f"{h[p]['new']}/{h[p]['limited']} ({h[p]['limit']})") for p in dc.PROTOCOLS))
     out.print(table)
     dropped = ", ".join(f"{v} {c['packets']}" for v, c in result["dropped"].items() if c["packets"])
-    out.print(f"  dropped packets: {dropped or 'none'}")
+    out.print(markup("  dropped packets: {}", dropped or "none"))
 
 
 @app.command()
@@ -397,7 +410,7 @@ def lockdown(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = D
         took = dc.lockdown(hid, _backends(uri), storage)
     except VhoneynetError as e:
         raise _fail(e) from None
-    out.print(f"[red]honeynet {hid!r} locked down[/] in {took:.2f} s: nothing leaves until `vhoneynet unlock {hid}`")
+    out.print(markup("[red]honeynet {!r} locked down[/] in {:.2f} s: nothing leaves until `vhoneynet unlock {}`", hid, took, hid))
 
 
 @app.command()
@@ -409,7 +422,7 @@ def unlock(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEF
         took = dc.unlock(hid, _backends(uri), storage)
     except VhoneynetError as e:
         raise _fail(e) from None
-    out.print(f"[green]honeynet {hid!r} unlocked[/] in {took:.2f} s")
+    out.print(markup("[green]honeynet {!r} unlocked[/] in {:.2f} s", hid, took))
 
 
 @app.command()
@@ -425,10 +438,10 @@ def verify(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEF
     if as_json:
         _print_json({"id": hid, "ok": not failed, "layers": v.as_dicts(results)})
     else:
-        table = Table("layer", "sent", "arrived", "limit", "verdict", "detail", title=f"data control of {hid!r}")
+        table = Table("layer", "sent", "arrived", "limit", "verdict", "detail", title=markup("data control of {!r}", hid))
         for r in results:
             colour = {"pass": "green", "fail": "red"}.get(r.verdict, "yellow")
-            table.add_row(r.layer, str(r.sent), str(r.arrived), str(r.limit), f"[{colour}]{r.verdict}[/]", r.detail)
+            table.add_row(cell(r.layer), cell(r.sent), cell(r.arrived), cell(r.limit), text(r.verdict, colour), cell(r.detail))
         out.print(table)
     if failed:
         raise typer.Exit(1)
@@ -450,12 +463,12 @@ def alerts(
     except VhoneynetError as e:
         raise _fail(e) from None
     if follow:
-        al.follow(topo, log=lambda line: err.print(line, highlight=False))
+        al.follow(topo, log=lambda line: err.print(text(line), highlight=False))
         return
     found = al.read_all(topo.capture_dir / hid)
     if as_json:
         return _print_json(found)
-    table = Table("time", "kind", "honeypot", "destination", "protocol", "port", "limit", title=f"alerts of {hid!r}")
+    table = Table("time", "kind", "honeypot", "destination", "protocol", "port", "limit", title=markup("alerts of {!r}", hid))
     for a in found:
-        table.add_row(*(str(a.get(k, "")) for k in ("time", "kind", "honeypot", "destination", "protocol", "port", "limit")))
+        table.add_row(*(cell(a.get(k, "")) for k in ("time", "kind", "honeypot", "destination", "protocol", "port", "limit")))
     out.print(table)

@@ -3,7 +3,6 @@ vhoneynet.capture and vhoneynet.collect."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import date
@@ -11,9 +10,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
-from vhoneynet.cli import IdArg, JsonOpt, StorageOpt, _fail, _print_json, app, err, out
+from vhoneynet.cli import IdArg, JsonOpt, StorageOpt, _fail, _print_json, app, err, json_text, out
 from vhoneynet.errors import VhoneynetError
+from vhoneynet.terminal import markup, safe, text
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
 collector_app = typer.Typer(no_args_is_help=True, help="Central collection of many honeynets' events (PostgreSQL over HTTPS).")
@@ -77,22 +78,24 @@ def events(
 
 
 def _warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message} (events stay spooled)", highlight=False)
+    err.print(markup("[yellow]warning:[/] {} (events stay spooled)", message), highlight=False)
 
 
 def _show_event(event: dict, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(event, default=str) + "\n")
+        sys.stdout.write(json_text(event) + "\n")
     else:
-        where = f"{event['src'] or '-'} -> {event['dst'] or '-'}" if event["src"] or event["dst"] else ""
-        out.print(f"{event['time']} {event['type']:<10} {event['honeypot'] or '-':<10} {where} {event['summary']}",
-                  highlight=False, markup=False, soft_wrap=True)
+        # every field is from the store, and so from a guest or the wire: each one sanitised
+        where = f"{safe(event['src'] or '-')} -> {safe(event['dst'] or '-')}" if event["src"] or event["dst"] else ""
+        line = (f"{safe(event['time'])} {safe(event['type']):<10} {safe(event['honeypot'] or '-'):<10} {where} "
+                f"{safe(event['summary'])}")
+        out.print(Text(line), highlight=False, soft_wrap=True)
     sys.stdout.flush()
 
 
 def _show_counts(counts: dict[str, int]) -> None:
     for kind, n in counts.items():
-        out.print(f"{kind:<12} {n}", highlight=False)
+        out.print(text(f"{kind:<12} {n}"), highlight=False)
 
 
 @app.command()
@@ -123,7 +126,10 @@ def export(
     if as_json:
         _print_json(result)
     else:
-        out.print(f"{result['output']}: {result['files']} files, sha256 {result['sha256']}", highlight=False, soft_wrap=True)
+        out.print(markup("{}: {} files, sha256 {}", result["output"], result["files"], result["sha256"]),
+                  highlight=False, soft_wrap=True)
+        for skipped in result["skipped"]:
+            err.print(markup("[yellow]left out:[/] {}", skipped), highlight=False, soft_wrap=True)
 
 
 @collector_app.command("serve")
@@ -139,7 +145,7 @@ def collector_serve(
     host, _, port = listen.rpartition(":")
     try:
         serve(dsn, host, int(port), state,
-              ready=lambda s: err.print(f"collector listening on https://{listen} (certificate {state / 'cert.pem'})"))
+              ready=lambda s: err.print(markup("collector listening on https://{} (certificate {})", listen, state / "cert.pem")))
     except VhoneynetError as e:
         raise _fail(e) from None
     except KeyboardInterrupt:
@@ -158,4 +164,4 @@ def collector_token(hid: IdArg, dsn: DsnOpt, as_json: JsonOpt = False) -> None:
         db.close()
     except VhoneynetError as e:
         raise _fail(e) from None
-    _print_json({"id": hid, "token": token}) if as_json else out.print(token, highlight=False)
+    _print_json({"id": hid, "token": token}) if as_json else out.print(text(token), highlight=False)

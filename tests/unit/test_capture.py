@@ -16,6 +16,7 @@ from vhoneynet.capture import session
 from vhoneynet.capture.session import since_time
 from vhoneynet.capture.store import CaptureStore
 from vhoneynet.errors import BadTimeSpec, DayNotCaptured
+from vhoneynet.rundir import CaptureFolder
 
 HID = "vhnt1"
 DAY = "2026-11-29"
@@ -116,17 +117,17 @@ def test_firewall_line_of_another_honeynet_is_not_ours():
 
 
 def test_keystrokes_decoded_from_tty_audit():
-    e = records.syslog(TTY, "k", "web")
+    e = records.audit(TTY, "k", "web")
     assert e.type == "keystrokes" and e.honeypot == "web"
     assert e.data["typed"] == "uname -a\ncat /etc/shadow\nexit" and e.data["comm"] == "bash"
     assert (e.data["pid"], e.data["ses"], e.data["audit_serial"]) == (812, "2", 57) and "part" not in e.data
-    quoted = records.syslog(TTY_KERNEL_LOG, "k", "web")
+    quoted = records.audit(TTY_KERNEL_LOG, "k", "web")
     assert (quoted.type, quoted.summary, quoted.data["comm"]) == ("keystrokes", "cat: hello", "cat")
-    assert records.syslog(TTY_PART, "k", "web").data["part"] == "2/3"
+    assert records.audit(TTY_PART, "k", "web").data["part"] == "2/3"
 
 
 def test_commands_from_execve_audit_records():
-    e = records.syslog(EXECVE, "k", "web")
+    e = records.audit(EXECVE, "k", "web")
     assert e.type == "command" and e.data["argv"] == ["cat", "/etc/shadow", "/tmp/a b", "abcdef"]
     assert e.summary == "cat /etc/shadow /tmp/a b abcdef" and e.time == "2026-11-29T02:11:02.000000Z"
 
@@ -137,14 +138,16 @@ def test_plain_syslog_line():
 
 
 def _capture(root: Path) -> Path:
-    day = root / DAY
-    for sub in ("ids", "firewall", "syslog", "pcap"):
+    """A capture folder as the gateway fills its share (`gateway/<day>/…`), with one console log."""
+    day = CaptureFolder(root).share / DAY
+    for sub in ("ids", "firewall", "syslog", "audit", "pcap"):
         (day / sub).mkdir(parents=True)
     (day / "ids" / "eve-outbound.json").write_text(f"{EVE_ALERT}\n{EVE_STATS}\n")
     (day / "ids" / "eve-inbound.json").write_text(f"{EVE_DNS}\n")
     (day / "ids" / "fast-outbound.log").write_text(FAST + "\n")
     (day / "firewall" / "firewall.log").write_text(f"{FIREWALL}\n{FIREWALL}\n{FIREWALL_LIMIT}\n{FIREWALL_IN}\n")
-    (day / "syslog" / "web.log").write_text(f"{SYSLOG}\n{TTY}\n{EXECVE}\n")
+    (day / "syslog" / "web.log").write_text(f"{SYSLOG}\n")
+    (day / "audit" / "web.log").write_text(f"{TTY}\n{EXECVE}\n")
     (day / "pcap" / f"{HID}-20261129T020000.pcap").write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(20))
     (root / "consoles").mkdir()
     (root / "consoles" / "web.log").write_text("console\n")
@@ -160,10 +163,10 @@ def test_store_ingests_every_type_tagged_and_never_twice(tmp_path: Path):
                                   "syslog": 1}
         assert {e["honeypot"] for e in store.query(types=["firewall"])} == {"web", "dns"}
         assert [e["type"] for e in store.query(honeypot="dns")] == ["dns", "firewall"]
-        with (root / DAY / "syslog" / "web.log").open("a") as f:
+        with (CaptureFolder(root).share / DAY / "syslog" / "web.log").open("a") as f:
             f.write(SYSLOG + "\n" + SYSLOG[:30])  # the same line again, then a partial one
         assert store.ingest() == 1
-        with (root / DAY / "syslog" / "web.log").open("a") as f:
+        with (CaptureFolder(root).share / DAY / "syslog" / "web.log").open("a") as f:
             f.write(SYSLOG[30:] + "\n")
         assert store.ingest() == 1
         assert store.counts()["syslog"] == 3
@@ -184,7 +187,8 @@ def test_unique_firewall_log(tmp_path: Path):
     root = _capture(tmp_path / HID)
     with CaptureStore(root, HID) as store:
         store.ingest()
-    lines = (root / DAY / "firewall" / "unique.log").read_text().splitlines()[1:]
+    lines = (CaptureFolder(root).derived(DAY) / "firewall-unique.log").read_text().splitlines()[1:]
+    assert not (CaptureFolder(root).share / DAY / "firewall" / "unique.log").exists()  # never into the share
     assert len(lines) == 2  # the two identical outbound lines and the limited one share (src, dst, tcp, 80)
     assert sorted(line.split()[2:] for line in lines) == [["1", "203.0.113.66", "203.0.113.53", "tcp", "80"],
                                                           ["3", "203.0.113.80", "203.0.113.66", "tcp", "80"]]
@@ -192,6 +196,8 @@ def test_unique_firewall_log(tmp_path: Path):
 
 def test_export_tarball_with_manifest(tmp_path: Path):
     root = _capture(tmp_path / HID)
+    with CaptureStore(root, HID) as store:
+        store.ingest()  # derives the unique firewall log, exported with the day
     result = archive.export(root, HID, DAY, tmp_path / "out.tar.gz")
     with tarfile.open(result["output"]) as tar:
         names = tar.getnames()
@@ -201,18 +207,23 @@ def test_export_tarball_with_manifest(tmp_path: Path):
             assert hashlib.sha256(tar.extractfile(f"{HID}-{DAY}/{rel}").read()).hexdigest() == digest
     assert f"{HID}-{DAY}/{DAY}/pcap/{HID}-20261129T020000.pcap" in names
     assert f"{HID}-{DAY}/consoles/web.log" in names
-    assert len(manifest) == result["files"] == 7
+    assert f"{HID}-{DAY}/derived/{DAY}/firewall-unique.log" in names
+    assert len(manifest) == result["files"] == 9 and result["skipped"] == []
     with pytest.raises(DayNotCaptured):
         archive.export(root, HID, "2026-01-01", tmp_path / "none.tar.gz")
 
 
 def test_retention_removes_only_old_days(tmp_path: Path):
     root = tmp_path / HID
+    folder = CaptureFolder(root)
     for day in ("2026-10-01", "2026-11-01", "2026-11-29"):
-        (root / day).mkdir(parents=True)
+        (folder.share / day).mkdir(parents=True)
+        folder.derived(day).mkdir(parents=True)
     (root / "consoles").mkdir()
     assert archive.apply_retention(root, 7, today=date(2026, 11, 29)) == ["2026-10-01", "2026-11-01"]
-    assert sorted(p.name for p in root.iterdir()) == ["2026-11-29", "consoles"]
+    assert sorted(p.name for p in folder.share.iterdir()) == ["2026-11-29"]
+    assert sorted(p.name for p in (root / "derived").iterdir()) == ["2026-11-29"]
+    assert (root / "consoles").is_dir()
 
 
 def test_since_forms():
@@ -227,7 +238,7 @@ def test_follow_yields_only_what_arrives_later(tmp_path: Path):
     with CaptureStore(root, HID) as store:
         store.ingest()
         tail = session.follow(session.Captures(HID, root, None), store, interval=0, types=["syslog"])
-        with (root / DAY / "syslog" / "web.log").open("a") as f:
+        with (CaptureFolder(root).share / DAY / "syslog" / "web.log").open("a") as f:
             f.write(SYSLOG.replace("hello", "later") + "\n")
         assert next(tail)["summary"] == "vhn-test: later from web"
 

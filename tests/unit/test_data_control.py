@@ -122,7 +122,7 @@ def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_pat
     got = tmp_path / "got.jsonl"
     t = loads(BASE + f"host: {{storage: {tmp_path}}}\ngateway:\n  data_control:\n"
               f"    alerts: {{command: 'cat >> {got}; echo >> {got}'}}\n")
-    day = t.capture_dir / t.id / "2026-01-31"
+    day = t.capture_dir / t.id / "gateway" / "2026-01-31"  # the share
     day.mkdir(parents=True)
     t.run_dir.mkdir(parents=True)
     (day / "alerts.jsonl").write_text('{"kind": "compromise", "honeypot": "old"}\n')

@@ -1,54 +1,127 @@
-"""Export of one captured day (tarball with a SHA-256 manifest) and retention of day folders."""
+"""Export of one captured day (tarball with a SHA-256 manifest) and retention of day folders.
+
+Day folders are in the gateway's share, so both go through guestfile: export takes only real
+folders and regular files (a link or fifo planted by the gateway is left out and named in the
+result), and retention removes a day without following any link in it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 import shutil
 import tarfile
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+from vhoneynet.capture import guestfile
 from vhoneynet.capture.store import DAY
 from vhoneynet.errors import DayNotCaptured
+from vhoneynet.rundir import DERIVED, CaptureFolder
 
 MANIFEST = "SHA256SUMS"
+MAX_DEPTH = 3  # <day>/<kind>/<file>, with room for one more level
+# Names that go into the tarball and the manifest (`sha256sum -c` reads one name per line):
+# what rsyslog, Suricata and tcpdump write. Anything else is left out and reported.
+_EXPORTED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}")
 
 
 def days(root: Path) -> list[str]:
-    """The captured days under a honeynet's capture folder, oldest first."""
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and DAY.match(p.name)) if root.is_dir() else []
+    """The captured days in the share of a honeynet's capture folder `root`, oldest first."""
+    return [d for d in guestfile.list_dirs(CaptureFolder(root).share) if DAY.fullmatch(d)]
 
 
 def export(root: Path, hid: str, day: str, output: Path) -> dict:
-    """Write `output` (tar.gz): the day's pcap, ids, firewall, syslog and alerts, the guests' consoles,
-    and a manifest of SHA-256 sums (`sha256sum -c` format). Raises DayNotCaptured."""
-    folder = root / day
-    if not folder.is_dir():
+    """Write `output` (tar.gz): the day's pcap, ids, firewall, syslog, audit and alerts from the
+    share, the files derived from it on the host, the guests' consoles, and a manifest of SHA-256
+    sums (`sha256sum -c` format). Raises DayNotCaptured."""
+    folder = CaptureFolder(root)
+    if day not in days(root):
         raise DayNotCaptured(hid, day, days(root))
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    files += sorted(p for p in (root / "consoles").glob("*.log") if p.is_file())
+    skipped: list[str] = []
+    members = [(folder.share, parts) for parts in _files(folder.share, (day,), skipped)]
+    members += [(root, parts) for parts in _files(root, (DERIVED, day), skipped)]
+    members += [(root, ("consoles", n)) for n in guestfile.list_files(folder.consoles) if n.endswith(".log")]
     prefix = f"{hid}-{day}"
     sums = []
     with tarfile.open(output, "w:gz") as tar:
-        for path in files:
-            rel = path.relative_to(root).as_posix()
-            sums.append(f"{_sha256(path)}  {rel}\n")
-            tar.add(path, arcname=f"{prefix}/{rel}", recursive=False)
+        for base, parts in members:
+            arcname = "/".join(parts)
+            try:
+                digest = _add(tar, base, parts, f"{prefix}/{arcname}")
+            except (OSError, guestfile.GuestPathRefused) as e:
+                skipped.append(f"{arcname}: {e}")
+                continue
+            sums.append(f"{digest}  {arcname}\n")
         manifest = "".join(sums).encode()
         info = tarfile.TarInfo(f"{prefix}/{MANIFEST}")
         info.size = len(manifest)
         info.mode = 0o644
         tar.addfile(info, io.BytesIO(manifest))
-    return {"id": hid, "day": day, "output": str(output), "files": len(files), "sha256": _sha256(output)}
+    return {"id": hid, "day": day, "output": str(output), "files": len(sums), "sha256": _sha256(output),
+            "skipped": skipped}
+
+
+def _files(base: Path, parts: tuple[str, ...], skipped: list[str], depth: int = 0) -> Iterator[tuple[str, ...]]:
+    """Regular files below `base/parts`, by real folders only, with names fit for the manifest."""
+    for name in guestfile.list_files(base, *parts):
+        if _EXPORTED_NAME.fullmatch(name):
+            yield (*parts, name)
+        else:
+            skipped.append(f"{'/'.join(parts)}/{name!r}: name left out")
+    if depth < MAX_DEPTH:
+        for name in guestfile.list_dirs(base, *parts):
+            if _EXPORTED_NAME.fullmatch(name):
+                yield from _files(base, (*parts, name), skipped, depth + 1)
+
+
+class _Hashing(io.RawIOBase):
+    """Reads a GuestFile up to the size it had when opened, hashing what is read; a file that
+    shrank meanwhile is padded with zeros so the tar member keeps its announced size (and the
+    manifest says what the tarball holds)."""
+
+    def __init__(self, file: guestfile.GuestFile):
+        self.file, self.offset, self.sha = file, 0, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self.file.size - self.offset)
+        if want <= 0:
+            return 0
+        block = self.file.read_at(self.offset, want) or bytes(want)
+        buffer[:len(block)] = block
+        self.offset += len(block)
+        self.sha.update(block)
+        return len(block)
+
+
+def _add(tar: tarfile.TarFile, base: Path, parts: tuple[str, ...], arcname: str) -> str:
+    with guestfile.open_file(base, *parts) as f:
+        info = tarfile.TarInfo(arcname)
+        info.size, info.mtime, info.mode = f.size, int(f.mtime), 0o640
+        reader = _Hashing(f)
+        tar.addfile(info, io.BufferedReader(reader, guestfile.CHUNK))
+        return reader.sha.hexdigest()
 
 
 def apply_retention(root: Path, retention_days: int, today: date | None = None) -> list[str]:
-    """Remove day folders older than `retention_days`; returns the days removed."""
+    """Remove the share's day folders older than `retention_days` (and what the host derived from
+    them), never following a link; returns the days removed."""
     cutoff = ((today or date.today()) - timedelta(days=retention_days)).isoformat()
+    folder = CaptureFolder(root)
     removed = [d for d in days(root) if d < cutoff]
+    if removed:
+        with guestfile.open_dir(folder.share) as share:
+            for d in removed:
+                # with dir_fd, rmtree walks by descriptors and refuses a top that became a link
+                shutil.rmtree(d, dir_fd=share)
     for d in removed:
-        shutil.rmtree(root / d)
+        if folder.derived(d).is_dir():
+            shutil.rmtree(folder.derived(d))
     return removed
 
 
