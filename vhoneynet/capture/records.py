@@ -128,7 +128,7 @@ def json_object(line: str) -> dict:
         raise RecordError(f"not JSON: {str(e)[:100]}") from None
     if not isinstance(value, dict):
         raise RecordError(f"a JSON {type(value).__name__}, not an object")
-    if _depth(value) > MAX_DEPTH:
+    if line.count("[") + line.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:  # count first: cheap
         raise RecordError(f"JSON nested deeper than {MAX_DEPTH}")
     return value
 
@@ -418,8 +418,16 @@ def checked(event: Event) -> Event:
     if not isinstance(event.data, dict):
         raise RecordError("data: expected an object")
     summary = event.summary if len(event.summary) <= MAX_SUMMARY else event.summary[:MAX_SUMMARY - 1] + "…"
+    try:
+        dumped = json.dumps(event.data, allow_nan=False)
+    except (ValueError, TypeError):
+        raise RecordError("data: a value JSON cannot hold") from None
+    data = _storable(event.data) if "\\u0000" in dumped or _SURROGATE.search(dumped) else event.data
     return replace(event, summary=_storable(summary), src=_storable(event.src), dst=_storable(event.dst),
-                   proto=_storable(event.proto), honeypot=_storable(event.honeypot), data=_storable(event.data))
+                   proto=_storable(event.proto), honeypot=_storable(event.honeypot), data=data)
+
+
+_SURROGATE = re.compile(r"\\ud[89a-f]")  # how json.dumps writes a surrogate (paired or not)
 
 
 def _storable(value):

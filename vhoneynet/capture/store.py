@@ -20,7 +20,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from fnmatch import fnmatch
 from ipaddress import IPv4Address
@@ -189,7 +189,7 @@ class CaptureStore:
         pot = self.honeypots.get(event.src or "") or self.honeypots.get(event.dst or "")
         if pot is None:
             return event
-        return Event(**{**event.as_dict(), "honeypot": pot})
+        return replace(event, honeypot=pot)
 
     def write_unique_firewall(self, day: str) -> Path:
         """`derived/<day>/firewall-unique.log` (host state, outside the share): distinct (source,
@@ -258,8 +258,7 @@ def address_map(topology: dict | None) -> dict[str, str]:
 
 
 def _row(e: Event) -> tuple:
-    d = e.as_dict()
-    return tuple(json.dumps(d[c], sort_keys=True) if c == "data" else d[c] for c in _COLUMNS)
+    return tuple(json.dumps(e.data, sort_keys=True) if c == "data" else getattr(e, c) for c in _COLUMNS)
 
 
 def _event_dict(row: sqlite3.Row) -> dict:
