@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vhoneynet.errors import HoneynetExists, SubnetCollision, VhoneynetError
-from vhoneynet.terminal import markup, safe, text
+from vhoneynet.terminal import markup, text
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Virtual honeynets on libvirt, from one YAML file.")

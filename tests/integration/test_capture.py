@@ -86,7 +86,7 @@ def test_syslog_of_the_honeypot_is_captured(honeynet: Honeynet, traffic: dict):
     found = wait_for(honeynet, lambda e: e["type"] == "syslog" and f"syslog {traffic['marker']}" in e["summary"], "syslog")
     assert found[0]["honeypot"] == "web"
     day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    assert f"syslog {traffic['marker']}" in (honeynet.capture / honeynet.hid / day / "syslog" / "web.log").read_text()
+    assert f"syslog {traffic['marker']}" in (honeynet.capture / honeynet.hid / "gateway" / day / "syslog" / "web.log").read_text()
 
 
 def test_commands_run_over_ssh_are_captured(honeynet: Honeynet, traffic: dict):
@@ -103,7 +103,7 @@ def test_firewall_log_has_inbound_and_outbound_with_verdicts(honeynet: Honeynet,
     inbound = [e for e in events(honeynet, "--type", "firewall") if e["src"] == ATTACKER and e["dst"] == WEB]
     assert inbound and inbound[0]["data"]["verdict"] == "inbound"
     day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    unique = (honeynet.capture / honeynet.hid / day / "firewall" / "unique.log").read_text().splitlines()
+    unique = (honeynet.capture / honeynet.hid / "derived" / day / "firewall-unique.log").read_text().splitlines()
     assert any(line.split()[3:] == [WEB, ATTACKER, "tcp", str(LISTEN_PORT)] for line in unique), unique
     assert len(unique) == len(set(tuple(line.split()[3:]) for line in unique))
 

@@ -83,12 +83,12 @@ def collector(dsn: str, tmp_path: Path):
 
 def honeynet_store(tmp_path: Path, hid: str) -> CaptureStore:
     root = tmp_path / hid
-    (root / DAY / "syslog").mkdir(parents=True)
+    (root / "gateway" / DAY / "syslog").mkdir(parents=True)  # the share
     return CaptureStore(root, hid, {"203.0.113.80": "web"})
 
 
 def log_lines(store: CaptureStore, start: int, count: int) -> None:
-    with (store.root / DAY / "syslog" / "web.log").open("a") as f:
+    with (store.root / "gateway" / DAY / "syslog" / "web.log").open("a") as f:
         for i in range(start, start + count):
             f.write(f"2026-11-29T02:{i // 60 % 60:02d}:{i % 60:02d}.000000+00:00 203.0.113.80 web app: line {i}\n")
 

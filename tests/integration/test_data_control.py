@@ -95,7 +95,7 @@ def test_floods_and_port_scan_from_a_honeypot_stay_within_the_limits(honeynet: H
     assert ok.stdout == "200", ok.stderr
     # the compromise indicator and the limit reached are alerts, written by the gateway
     day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    alerts_file = honeynet.capture / honeynet.hid / day / "alerts.jsonl"
+    alerts_file = honeynet.capture / honeynet.hid / "gateway" / day / "alerts.jsonl"
     deadline = time.monotonic() + 20
     kinds: set[str] = set()
     while time.monotonic() < deadline and not {"compromise", "limit-reached"} <= kinds:
@@ -298,7 +298,7 @@ def test_dead_ips_stops_what_honeypots_send_and_its_watchdog_starts_it_again(hon
     day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     captured = "".join(subprocess.run(["tcpdump", "-r", str(f), "-n", "udp dst port 7599 or tcp dst port 80"],
                                       capture_output=True, text=True).stdout
-                       for f in sorted((honeynet.capture / honeynet.hid / day / "pcap").iterdir()))
+                       for f in sorted((honeynet.capture / honeynet.hid / "gateway" / day / "pcap").iterdir()))
     assert "203.0.113.66.7599" in captured and "203.0.113.80.80" in captured
     # the watchdog starts it again, and the honeypot answers again
     deadline = time.monotonic() + 180

@@ -130,7 +130,7 @@ class CaptureStore:
         for source in sources:
             try:
                 added += self._ingest_file(source)
-            except (OSError, guestfile.GuestPathRefused):
+            except OSError:  # GuestPathRefused included
                 continue  # gone, or swapped for a link since listed: nothing to read this time
         for day in sorted({s.parts[0] for s in sources if s.parts[1:] == ("firewall", FIREWALL_LOG)}):
             self.write_unique_firewall(day)
