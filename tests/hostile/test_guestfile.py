@@ -11,12 +11,15 @@ import os
 import signal
 import socket
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vhoneynet.capture import archive, guestfile
 from vhoneynet.capture.store import CaptureStore
@@ -211,3 +214,31 @@ def test_an_over_long_line_is_one_truncated_record_over_several_passes(tmp_path:
         position = new
     assert seen == [(0, b"x" * 16, True), (300_001, b"ok\n", False)]
     assert position == path.stat().st_size and passes > 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30), st.binary(max_size=50),
+       st.integers(4, 64))
+def test_fuzz_lines_every_line_once_and_the_position_past_what_was_given(lines, tail, max_line):
+    body, tail = b"".join(line + b"\n" for line in lines), tail.replace(b"\n", b"")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log"
+        path.write_bytes(body + tail)
+        seen, position = [], 0
+        for _ in range(len(body) + 2):  # each pass moves on, or the file is done
+            got, new = _lines(path, position, max_line, budget=1)
+            seen += got
+            if new == position:
+                break
+            position = new
+    expected, start = [], 0
+    for line in lines:
+        whole = line + b"\n"
+        expected.append((start, whole, False) if len(whole) <= max_line else (start, whole[:max_line], True))
+        start += len(whole)
+    if len(tail) >= max_line:  # an unfinished line already too long: its head now, the rest skipped
+        expected.append((start, tail[:max_line], True))
+        assert position == len(body) + len(tail)
+    else:  # an unfinished line waits for its end
+        assert position == len(body)
+    assert seen == expected
