@@ -20,7 +20,6 @@ from vhoneynet.backends import Backends
 from vhoneynet.capture import follower as capture_follower
 from vhoneynet.capture import sessions
 from vhoneynet.errors import (
-    AgentUnavailable,
     BroughtDiskUnreachable,
     GuestNotReady,
     HoneynetExists,
@@ -42,6 +41,7 @@ from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 
 Progress = Callable[[str], None]
 TOPOLOGY_FILE = "topology.json"
+FLUSH_SECONDS = 10  # the gateway's capture flush on `down`, every agent call included
 
 
 def _quiet(_: str) -> None:
@@ -262,9 +262,10 @@ def _gone_is_fine(_func, _path, exc_info) -> None:
 def _flush_capture(b: Backends, domain: str) -> None:
     """Let the gateway's capture write its last packets before the domain is destroyed (best effort)."""
     try:
-        b.hv.execute(domain, gateway_config.STOP_COMMAND, timeout=10)
-    except AgentUnavailable:
-        pass  # a hung or dead gateway: what it wrote is on the host already
+        if b.hv.agent_ready(domain):  # a gateway that does not answer costs the ping, not the flush's time
+            b.hv.execute(domain, gateway_config.STOP_COMMAND, timeout=FLUSH_SECONDS)
+    except Exception:  # a hung, dead or hostile gateway: what it wrote is on the host already
+        pass
 
 
 def _capture_dir(run_dir: Path, storage: Path, hid: str) -> Path:

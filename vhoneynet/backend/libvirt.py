@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import subprocess
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, cast
 
 import libvirt
 import libvirt_qemu
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from vhoneynet import naming
 from vhoneynet.errors import AgentUnavailable, HypervisorUnavailable, VhoneynetError
@@ -246,45 +249,139 @@ class Hypervisor:
 
     # --- guest agent -------------------------------------------------------
 
-    def agent(self, domain: str, command: str, arguments: dict | None = None, timeout: int = 10) -> object:
-        """One qemu-guest-agent command; returns its `return` value."""
+    def agent(self, domain: str, command: str, arguments: dict | None = None, timeout: float = 10) -> object:
+        """One qemu-guest-agent command; returns its `return` value, checked against the reply
+        shape of `command` (see `agent_reply`).
+
+        The guest may be owned by an attacker, so anything but a well-formed reply in time
+        (libvirt error, timeout, no agent, malformed reply) raises AgentUnavailable.
+        """
+        if command not in AGENT_REPLIES:
+            raise ValueError(f"no reply shape known for agent command {command!r}")
+        request = json.dumps({"execute": command, "arguments": arguments or {}})
         try:
             dom = self.conn.lookupByName(domain)
-            reply = libvirt_qemu.qemuAgentCommand(
-                dom, json.dumps({"execute": command, "arguments": arguments or {}}), timeout, 0
-            )
+            reply = libvirt_qemu.qemuAgentCommand(dom, request, max(1, math.ceil(timeout)), 0)
         except libvirt.libvirtError as e:
             raise AgentUnavailable(domain, e.get_error_message()) from None
-        return json.loads(reply)["return"]
+        except (UnicodeError, SystemError) as e:  # bytes libvirt-python could not turn into text
+            raise AgentUnavailable(domain, f"{command}: unreadable reply ({type(e).__name__})") from None
+        return agent_reply(domain, command, reply)
 
-    def agent_ready(self, domain: str) -> bool:
+    def agent_ready(self, domain: str, timeout: float = 2) -> bool:
+        """Whether the guest's agent answers a ping correctly within `timeout` seconds."""
         try:
-            self.agent(domain, "guest-ping", timeout=2)
+            self.agent(domain, "guest-ping", timeout=timeout)
         except AgentUnavailable:
             return False
         return True
 
     def execute(self, domain: str, argv: list[str], stdin: bytes | None = None, timeout: float = 120) -> ExecResult:
-        """Run argv in the guest through the agent and wait for it; output captured."""
+        """Run argv in the guest through the agent and wait for it, `timeout` seconds at most in
+        all (every agent call included); output captured. Raises AgentUnavailable."""
         args: dict = {"path": argv[0], "arg": argv[1:], "capture-output": True}
         if stdin is not None:
             args["input-data"] = base64.b64encode(stdin).decode()
-        pid = self.agent(domain, "guest-exec", args)["pid"]  # type: ignore[index]
         deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return min(_AGENT_CALL_SECONDS, max(1.0, deadline - time.monotonic()))
+
+        started = cast(ExecStarted, self.agent(domain, "guest-exec", args, timeout=left()))
         delay = 0.02
         while True:
-            status = self.agent(domain, "guest-exec-status", {"pid": pid})
-            if status["exited"]:  # type: ignore[index]
+            status = cast(ExecStatus, self.agent(domain, "guest-exec-status", {"pid": started.pid}, timeout=left()))
+            if status.exited:
                 break
             if time.monotonic() > deadline:
                 raise AgentUnavailable(domain, f"{argv[0]} still running after {timeout:.0f} s")
             time.sleep(delay)
             delay = min(delay * 2, 0.1)  # a short command (the capture flush on `down`) is seen ending at once
-        return ExecResult(
-            exit_code=status.get("exitcode", 128 + status.get("signal", 0)),  # type: ignore[union-attr]
-            stdout=base64.b64decode(status.get("out-data", "")),  # type: ignore[union-attr]
-            stderr=base64.b64decode(status.get("err-data", "")),  # type: ignore[union-attr]
-        )
+        return status.result(domain)
+
+
+# --- agent replies -------------------------------------------------------------
+# A guest's agent is attacker-controlled: every reply is parsed here, once, into a fixed shape.
+
+AGENT_REPLY_MAX = 24 << 20  # characters: qemu-ga caps captured output at 16 MiB, base64 makes it 4/3
+EXEC_OUTPUT_MAX = 16 << 20  # bytes of stdout or stderr, decoded
+_AGENT_CALL_SECONDS = 10  # one agent call waits this long at most
+_Base64 = Annotated[str, StringConstraints(max_length=EXEC_OUTPUT_MAX * 4 // 3 + 4)]
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, populate_by_name=True)
+
+
+class Pong(_Reply):
+    """guest-ping: an empty object."""
+
+
+class ExecStarted(_Reply):
+    """guest-exec: the pid of the started command."""
+
+    pid: int = Field(ge=1, le=2**31 - 1)
+
+
+class ExecStatus(_Reply):
+    """guest-exec-status: whether the command ended, and how."""
+
+    exited: bool
+    exitcode: int | None = Field(None, ge=0, le=255)
+    signal: int | None = Field(None, ge=0, le=127)
+    out_data: _Base64 = Field("", alias="out-data")
+    err_data: _Base64 = Field("", alias="err-data")
+    out_truncated: bool = Field(False, alias="out-truncated")
+    err_truncated: bool = Field(False, alias="err-truncated")
+
+    def result(self, domain: str) -> ExecResult:
+        """The ended command's exit code and output. Raises AgentUnavailable (bad base64)."""
+        code = self.exitcode if self.exitcode is not None else 128 + (self.signal or 0)
+        return ExecResult(code, _b64(domain, self.out_data), _b64(domain, self.err_data))
+
+
+AGENT_REPLIES: dict[str, TypeAdapter] = {
+    "guest-ping": TypeAdapter(Pong),
+    "guest-exec": TypeAdapter(ExecStarted),
+    "guest-exec-status": TypeAdapter(ExecStatus),
+    "guest-fsfreeze-freeze": TypeAdapter(Annotated[int, Field(strict=True, ge=0)]),  # file systems frozen
+    "guest-fsfreeze-thaw": TypeAdapter(Annotated[int, Field(strict=True, ge=0)]),
+}
+
+
+def agent_reply(domain: str, command: str, reply: object) -> object:
+    """The `return` value of an agent reply (JSON text), in the shape `command` answers with.
+
+    Raises AgentUnavailable for anything else: not text, over AGENT_REPLY_MAX, not JSON (or
+    nested past the parser's depth), not an object with `return`, a `return` of the wrong shape.
+    The message names the problem, never the guest's text.
+    """
+    if not isinstance(reply, str):
+        raise AgentUnavailable(domain, f"{command}: reply is not text")
+    if len(reply) > AGENT_REPLY_MAX:
+        raise AgentUnavailable(domain, f"{command}: reply of {len(reply)} characters, over {AGENT_REPLY_MAX}")
+    try:
+        doc = json.loads(reply)
+    except (ValueError, RecursionError):
+        raise AgentUnavailable(domain, f"{command}: reply is not JSON") from None
+    if not isinstance(doc, dict) or "return" not in doc:
+        raise AgentUnavailable(domain, f"{command}: reply is not an object with `return`")
+    try:
+        return AGENT_REPLIES[command].validate_python(doc["return"])
+    except ValidationError as e:
+        first = e.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "return"
+        raise AgentUnavailable(domain, f"{command}: malformed reply ({where}: {first['type']})") from None
+    except RecursionError:
+        raise AgentUnavailable(domain, f"{command}: reply nested too deep") from None
+
+
+def _b64(domain: str, text: str) -> bytes:
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise AgentUnavailable(domain, "guest-exec-status: output is not base64") from None
+    return data
 
 
 def _guest_info(dom: libvirt.virDomain) -> GuestInfo | None:

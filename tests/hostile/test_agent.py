@@ -1,0 +1,283 @@
+"""A honeypot (or the gateway) answers its guest agent's calls like an attacker would.
+
+The real `Hypervisor` runs over a fake libvirt connection whose domains answer
+`qemuAgentCommand` with hostile replies; every malformed reply must become AgentUnavailable,
+and `down` / `reset`'s hang-up must go on removing whatever the guest answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+
+import libvirt
+import pytest
+
+from vhoneynet import naming
+from vhoneynet.backend import libvirt as backend
+from vhoneynet.backend.libvirt import AGENT_REPLY_MAX, EXEC_OUTPUT_MAX, Hypervisor, agent_reply
+from vhoneynet.capture import sessions
+from vhoneynet.errors import AgentUnavailable
+from vhoneynet.lifecycle import Backends, down
+
+HID = "vhostile"
+PONG = json.dumps({"return": {}})
+
+Answer = Callable[[dict, float], str]  # (request, timeout) -> reply text, or raises
+
+
+def libvirt_error(message: str) -> libvirt.libvirtError:
+    return libvirt.libvirtError(message)
+
+
+class FakeDomain:
+    """A libvirt domain of honeynet HID whose guest agent answers with `answer`."""
+
+    def __init__(self, guest: str, role: str, answer: Answer):
+        self.guest, self.role, self.answer = guest, role, answer
+        self.active, self.defined = True, True
+        self.asked: list[tuple[str, float]] = []
+
+    def name(self) -> str:
+        return naming.domain(HID, self.guest)
+
+    def metadata(self, *_):
+        return (f'<vhn:honeynet xmlns:vhn="{naming.METADATA_NS}" id="{HID}" guest="{self.guest}" '
+                f'role="{self.role}" image="linux-dns"/>')
+
+    def state(self):
+        return (libvirt.VIR_DOMAIN_RUNNING if self.active else libvirt.VIR_DOMAIN_SHUTOFF), 0
+
+    def isActive(self) -> bool:
+        return self.active
+
+    def destroy(self) -> None:
+        self.active = False
+
+    def undefineFlags(self, _flags) -> None:
+        self.defined = False
+
+    def agent_command(self, text: str, timeout: float) -> str:
+        request = json.loads(text)
+        self.asked.append((request["execute"], timeout))
+        return self.answer(request, timeout)
+
+
+class FakeConnection:
+    def __init__(self, domains: list[FakeDomain]):
+        self.domains = {d.name(): d for d in domains}
+
+    def listAllDomains(self):
+        return [d for d in self.domains.values() if d.defined]
+
+    def lookupByName(self, name: str) -> FakeDomain:
+        if name not in self.domains or not self.domains[name].defined:
+            raise libvirt_error(f"no domain {name}")
+        return self.domains[name]
+
+    def listAllStoragePools(self):
+        return []
+
+
+class FakeNet:
+    def netns(self, _prefix: str) -> list[str]:
+        return []
+
+    def links(self, _prefix: str) -> list[str]:
+        return []
+
+
+class FakeFirewall:
+    def tables(self) -> list[str]:
+        return []
+
+
+@pytest.fixture(autouse=True)
+def agent_channel(monkeypatch):
+    """libvirt_qemu.qemuAgentCommand goes to the fake domain."""
+    monkeypatch.setattr(backend.libvirt_qemu, "qemuAgentCommand",
+                        lambda dom, text, timeout, _flags: dom.agent_command(text, timeout))
+
+
+def hypervisor(*domains: FakeDomain) -> Hypervisor:
+    hv = Hypervisor("test:///hostile")
+    hv._conn = FakeConnection(list(domains))  # type: ignore[assignment]
+    return hv
+
+
+def status(**fields) -> str:
+    return json.dumps({"return": {"exited": True, "exitcode": 0, **fields}})
+
+
+def agent(exec_reply: str | Exception | None = None, status_reply: str | Exception | None = None,
+          ping: str | Exception = PONG) -> Answer:
+    """Answers guest-ping with `ping`, guest-exec with `exec_reply` (default: pid 7), and
+    guest-exec-status with `status_reply` (default: ended, no output); an exception is raised."""
+    def answer(request: dict, _timeout: float) -> str:
+        reply = {"guest-ping": ping,
+                 "guest-exec": exec_reply if exec_reply is not None else json.dumps({"return": {"pid": 7}}),
+                 "guest-exec-status": status_reply if status_reply is not None else status()}[request["execute"]]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+    return answer
+
+
+# --- one place parses replies --------------------------------------------------
+
+MALFORMED_ENVELOPES = {
+    "not JSON": "garbage\x1b]0;owned\x07",
+    "JSON list": "[1, 2]",
+    "JSON null": "null",
+    "JSON string": '"ok"',
+    "no return": json.dumps({"error": {"class": "GenericError"}}),
+    "deeply nested": "[" * 200_000 + "]" * 200_000,
+    "huge number": '{"return": {"pid": ' + "9" * 5000 + "}}",
+    "over the size bound": json.dumps({"return": {"pid": 7, "pad": "x" * AGENT_REPLY_MAX}}),
+}
+
+
+@pytest.mark.parametrize("reply", MALFORMED_ENVELOPES.values(), ids=MALFORMED_ENVELOPES.keys())
+def test_a_malformed_reply_is_agent_unavailable(reply):
+    with pytest.raises(AgentUnavailable):
+        agent_reply("pot", "guest-exec", reply)
+
+
+def test_a_reply_that_is_not_text_is_agent_unavailable():
+    with pytest.raises(AgentUnavailable):
+        agent_reply("pot", "guest-exec", b'{"return": {"pid": 7}}')
+
+
+EXEC_SHAPES = {
+    "pid as text": {"pid": "7"},
+    "pid as bool": {"pid": True},
+    "pid as float": {"pid": 7.0},
+    "pid negative": {"pid": -1},
+    "pid missing": {},
+    "return a list": [7],
+    "return a number": 7,
+}
+
+
+@pytest.mark.parametrize("value", EXEC_SHAPES.values(), ids=EXEC_SHAPES.keys())
+def test_guest_exec_of_the_wrong_shape_is_agent_unavailable(value):
+    with pytest.raises(AgentUnavailable, match="guest-exec: malformed reply"):
+        agent_reply("pot", "guest-exec", json.dumps({"return": value}))
+
+
+STATUS_SHAPES = {
+    "exited as text": {"exited": "yes"},
+    "exited as number": {"exited": 1},
+    "exited missing": {"exitcode": 0},
+    "exitcode as text": {"exited": True, "exitcode": "0"},
+    "exitcode out of range": {"exited": True, "exitcode": 1 << 40},
+    "out-data a number": {"exited": True, "exitcode": 0, "out-data": 12},
+    "err-data an object": {"exited": True, "exitcode": 0, "err-data": {"a": 1}},
+    "out-data over the bound": {"exited": True, "exitcode": 0, "out-data": "QUFB" * (EXEC_OUTPUT_MAX // 3 + 2)},
+}
+
+
+@pytest.mark.parametrize("value", STATUS_SHAPES.values(), ids=STATUS_SHAPES.keys())
+def test_guest_exec_status_of_the_wrong_shape_is_agent_unavailable(value):
+    with pytest.raises(AgentUnavailable, match="guest-exec-status: malformed reply"):
+        agent_reply("pot", "guest-exec-status", json.dumps({"return": value}))
+
+
+@pytest.mark.parametrize("reply", [json.dumps({"return": []}), json.dumps({"return": "pong"})])
+def test_guest_ping_of_the_wrong_shape_is_not_ready(reply):
+    pot = FakeDomain("dns", "honeypot", agent(ping=reply))
+    assert hypervisor(pot).agent_ready(pot.name()) is False
+
+
+def test_the_error_names_the_problem_not_the_guests_text():
+    with pytest.raises(AgentUnavailable) as e:
+        agent_reply("pot", "guest-exec", json.dumps({"return": {"pid": "\x1b[2J\x1b]0;owned\x07"}}))
+    assert "\x1b" not in str(e.value) and "owned" not in str(e.value)
+
+
+def test_invalid_base64_output_is_agent_unavailable():
+    pot = FakeDomain("dns", "honeypot", agent(status_reply=status(**{"out-data": "!!not base64!!"})))
+    with pytest.raises(AgentUnavailable, match="not base64"):
+        hypervisor(pot).execute(pot.name(), ["true"])
+
+
+def test_a_well_formed_run_still_works():
+    out = base64.b64encode(b"pts/0\n").decode()
+    pot = FakeDomain("dns", "honeypot", agent(status_reply=status(**{"out-data": out})))
+    result = hypervisor(pot).execute(pot.name(), ["true"])
+    assert (result.exit_code, result.stdout, result.stderr) == (0, b"pts/0\n", b"")
+
+
+def test_a_command_killed_by_a_signal_reports_128_plus_it():
+    pot = FakeDomain("dns", "honeypot", agent(status_reply=json.dumps({"return": {"exited": True, "signal": 9}})))
+    assert hypervisor(pot).execute(pot.name(), ["true"]).exit_code == 137
+
+
+def test_an_exec_that_never_ends_is_bounded_by_its_timeout():
+    pot = FakeDomain("dns", "honeypot", agent(status_reply=json.dumps({"return": {"exited": False}})))
+    started = time.monotonic()
+    with pytest.raises(AgentUnavailable, match="still running"):
+        hypervisor(pot).execute(pot.name(), ["sleep", "9"], timeout=1)
+    assert time.monotonic() - started < 3
+    assert all(t <= 10 for _, t in pot.asked)
+
+
+# --- teardown never depends on a guest answering ------------------------------------
+
+HOSTILE_AGENTS = {
+    "wrong exec shape": agent(exec_reply=json.dumps({"return": {"pid": "7"}})),
+    "exec not JSON": agent(exec_reply="\x00\xff garbage"),
+    "exec a list": agent(exec_reply="[]"),
+    "status wrong shape": agent(status_reply=json.dumps({"return": {"exited": "no"}})),
+    "status bad base64": agent(status_reply=status(**{"out-data": "%%%"})),
+    "exec libvirt error": agent(exec_reply=libvirt_error("Guest agent is not responding")),
+    "exec raises anything": agent(exec_reply=RuntimeError("a bug or a surprise in the binding")),
+    "exec undecodable": agent(exec_reply=UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")),
+    "ping raises anything": agent(ping=MemoryError()),
+}
+
+
+@pytest.mark.parametrize("answer", HOSTILE_AGENTS.values(), ids=HOSTILE_AGENTS.keys())
+def test_hang_up_treats_any_failure_as_agent_unavailable(answer):
+    pot = FakeDomain("dns", "honeypot", answer)
+    assert sessions.hang_up(hypervisor(pot), pot.name()) == []
+
+
+@pytest.mark.parametrize("answer", HOSTILE_AGENTS.values(), ids=HOSTILE_AGENTS.keys())
+def test_down_removes_every_guest_whatever_the_agents_answer(answer, tmp_path):
+    gateway = FakeDomain("gateway", "gateway", answer)
+    pots = [FakeDomain(name, "honeypot", answer) for name in ("dns", "web")]
+    b = Backends(hypervisor(gateway, *pots), FakeNet(), FakeFirewall(), None)  # type: ignore[arg-type]
+    result = down(HID, b, storage=tmp_path)
+    assert sorted(result["removed"]["domains"]) == sorted(d.name() for d in (gateway, *pots))
+    assert not any(d.defined or d.active for d in (gateway, *pots))
+
+
+def test_a_guest_that_never_answers_holds_down_for_seconds_only(tmp_path):
+    def silent(_request: dict, timeout: float) -> str:
+        time.sleep(min(timeout, 0.2))  # stands for libvirt waiting `timeout` seconds
+        raise libvirt_error("Guest agent is not responding: timed out")
+
+    guests = [FakeDomain("gateway", "gateway", silent), FakeDomain("dns", "honeypot", silent)]
+    b = Backends(hypervisor(*guests), FakeNet(), FakeFirewall(), None)  # type: ignore[arg-type]
+    down(HID, b, storage=tmp_path)
+    for guest in guests:  # only the ping was tried, with a short timeout
+        assert [command for command, _ in guest.asked] == ["guest-ping"]
+        assert sum(t for _, t in guest.asked) <= 5
+
+
+def test_a_guest_that_answers_the_ping_then_stalls_is_bounded(tmp_path):
+    def stalls(request: dict, timeout: float) -> str:
+        if request["execute"] == "guest-ping":
+            return PONG
+        time.sleep(min(timeout, 0.2))
+        raise libvirt_error("Guest agent is not responding: timed out")
+
+    guests = [FakeDomain("gateway", "gateway", stalls), FakeDomain("dns", "honeypot", stalls)]
+    b = Backends(hypervisor(*guests), FakeNet(), FakeFirewall(), None)  # type: ignore[arg-type]
+    down(HID, b, storage=tmp_path)
+    for guest in guests:  # each call bounded; all of a guest's calls within its hang-up/flush bound
+        assert all(t <= 10 for _, t in guest.asked)
+        assert sum(t for _, t in guest.asked) <= 2 + 15
