@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import time
 from collections.abc import Callable
 
 import libvirt
 import pytest
 
+from tests.integration.conftest import honeynet_up, leftovers, vhn
 from vhoneynet import naming
 from vhoneynet.backend import libvirt as backend
 from vhoneynet.backend.libvirt import AGENT_REPLY_MAX, EXEC_OUTPUT_MAX, Hypervisor, agent_reply
@@ -281,3 +284,107 @@ def test_a_guest_that_answers_the_ping_then_stalls_is_bounded(tmp_path):
     for guest in guests:  # each call bounded; all of a guest's calls within its hang-up/flush bound
         assert all(t <= 10 for _, t in guest.asked)
         assert sum(t for _, t in guest.asked) <= 2 + 15
+
+
+# --- a real honeypot whose agent turned hostile ------------------------------------------
+
+ONE_HONEYPOT = [{"name": "dns", "image": "linux-dns", "address": "203.0.113.53"}]
+
+FAKE_AGENT = r'''
+"""Stands in for qemu-ga on the virtio port: syncs and pings right, then answers each
+guest-exec with the next hostile reply of argv[1:]."""
+import json, os, sys, time
+PORT = "/dev/virtio-ports/org.qemu.guest_agent.0"
+modes = sys.argv[1:]
+fd = os.open(PORT, os.O_RDWR)
+def send(data):
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except OSError:
+            time.sleep(0.1)
+def reply(value):
+    send(json.dumps({"return": value}).encode() + b"\n")
+buf = b""
+while True:
+    chunk = os.read(fd, 65536)
+    if not chunk:
+        time.sleep(0.1)  # the host side is not connected
+        continue
+    buf += chunk.replace(b"\xff", b"")
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        command = request.get("execute")
+        if command in ("guest-sync", "guest-sync-delimited"):
+            reply(request["arguments"]["id"])
+        elif command == "guest-ping":
+            reply({})
+        elif command == "vhn-fake-agent":
+            reply({"modes": modes})
+        elif command == "guest-exec":
+            mode = modes.pop(0) if modes else "list"
+            if mode == "list":
+                reply([])
+            elif mode == "status":
+                reply({"pid": 4242})
+            elif mode == "nonjson":
+                send(b"}{ not json \x1b[2J\n")
+            elif mode == "huge":
+                send(b"x" * (10 << 20) + b"\n")
+            # "silent": no answer at all
+        elif command == "guest-exec-status":
+            reply({"exited": "yes", "exitcode": "0", "out-data": "%%%"})
+        else:
+            send(json.dumps({"error": {"class": "CommandNotFound", "desc": command}}).encode() + b"\n")
+'''
+
+
+def _install_fake_agent(h, guest: str, modes: list[str]) -> None:
+    """Replace the guest's qemu-ga by FAKE_AGENT (in its own unit, so stopping qemu-ga does not kill it)."""
+    domain = naming.domain(h.hid, guest)
+    vhn("exec", h.hid, guest, "--", "/bin/sh", "-c", "cat > /root/fake-agent.py", stdin=FAKE_AGENT.encode())
+    script = ("sleep 2; systemctl stop qemu-guest-agent; "
+              f"exec python3 /root/fake-agent.py {' '.join(modes)}")
+    vhn("exec", h.hid, guest, "--", "systemd-run", "--unit=vhn-fake-agent", "--collect", "/bin/sh", "-c", script)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        asked = subprocess.run(["virsh", "-c", "qemu:///system", "qemu-agent-command", domain,
+                                '{"execute": "vhn-fake-agent"}', "--timeout", "5"], capture_output=True, text=True)
+        if asked.returncode == 0 and "modes" in asked.stdout:
+            return
+        time.sleep(2)
+    raise AssertionError(f"the fake agent did not take over in {guest}: {asked.stderr}")
+
+
+def _refused_cleanly(proc: subprocess.CompletedProcess) -> str:
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 1 and "Traceback" not in err and "cannot run commands in" in err, err
+    return err
+
+
+@pytest.mark.root
+@pytest.mark.libvirt
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_reset_and_down_go_on_when_a_honeypots_agent_turns_hostile(tmp_path_factory):
+    with honeynet_up(tmp_path_factory, honeypots=ONE_HONEYPOT) as h:
+        _install_fake_agent(h, "dns", ["list", "status", "silent", "huge"])
+        for _ in ("list", "status", "silent"):  # `exec`: a clear error each time, never a traceback
+            _refused_cleanly(h.exec("dns", "true", timeout=20))
+
+        started = time.monotonic()
+        vhn("reset", h.hid, "dns")  # its hang-up meets the 10 MB line; the disk is reverted all the same
+        reset_seconds = time.monotonic() - started
+        assert h.exec("dns", "true").returncode == 0  # pristine again: the real agent answers
+
+        _install_fake_agent(h, "dns", ["nonjson"])
+        started = time.monotonic()
+        vhn("down", h.hid)
+        down_seconds = time.monotonic() - started
+        assert leftovers(h.hid) == {k: [] for k in ("domains", "pools", "links", "netns", "nft", "run_dir")}
+        print(f"reset {reset_seconds:.1f} s, down {down_seconds:.1f} s with a hostile agent")
