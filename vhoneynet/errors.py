@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 
 class VhoneynetError(Exception):
     """Base of every error the CLI reports without a traceback."""
@@ -66,10 +68,31 @@ class HypervisorUnavailable(HostNotReady):
         super().__init__(f"cannot connect to libvirt at {uri}: {detail}")
 
 
+def _command(argv: list[str]) -> str:
+    text = shlex.join(argv)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 class CommandFailed(VhoneynetError):
+    """A host command exited non-zero; the message has its exit code and the tail of what it said."""
+
     def __init__(self, argv: list[str], code: int, stderr: str):
-        self.code = code
-        super().__init__(f"{' '.join(argv)} exited {code}: {stderr.strip()[-1500:]}")
+        self.argv, self.code = argv, code
+        super().__init__(f"{_command(argv)} exited {code}: {stderr.strip()[-1500:]}")
+
+
+class CommandTimedOut(CommandFailed):
+    """A host command gave no answer in time and was killed."""
+
+    def __init__(self, argv: list[str], seconds: float):
+        self.argv, self.code = argv, None
+        VhoneynetError.__init__(self, f"{_command(argv)} gave no answer within {seconds:g} s and was stopped")
+
+
+class ToolMissing(HostNotReady):
+    def __init__(self, tool: str):
+        self.tool = tool
+        super().__init__(f"{tool}: command not found on this host (run setup.sh, or install it)")
 
 
 # --- honeynets ------------------------------------------------------------

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
+
+from vhoneynet.backend.process import start_detached
 
 
 def start(run_dir: Path, pid_file: str, log_file: str, args: list[str]) -> int:
     """Start `python -m vhoneynet ARGS` in its own session; returns its pid."""
-    with (run_dir / log_file).open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "vhoneynet", *args],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    (run_dir / pid_file).write_text(str(proc.pid))
-    return proc.pid
+    pid = start_detached([sys.executable, "-m", "vhoneynet", *args], run_dir / log_file)
+    (run_dir / pid_file).write_text(str(pid))
+    return pid
 
 
 def stop(run_dir: Path, pid_file: str, marker: bytes) -> None:

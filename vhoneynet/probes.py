@@ -12,7 +12,6 @@ The client is vhoneynet/probe_client.py (standard library only, so it starts fas
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from ipaddress import IPv4Interface
 
 from vhoneynet import naming
 from vhoneynet.backend.process import run_in_netns
+from vhoneynet.errors import CommandTimedOut
 from vhoneynet.images import Service
 from vhoneynet.plan import free_addresses
 from vhoneynet.topology.model import Topology
@@ -78,7 +78,7 @@ class ProbeSource:
     def answers(self, probe: Probe) -> bool:
         try:
             proc = run_in_netns(self.netns, probe.argv(), timeout=ATTEMPT_SECONDS + 5)
-        except subprocess.TimeoutExpired:
+        except CommandTimedOut:
             return False
         return proc.returncode == 0
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 from vhoneynet import naming
-from vhoneynet.errors import CommandFailed, HostNotReady
+from vhoneynet.backend.process import run
+from vhoneynet.errors import HostNotReady, ToolMissing
 
 NFT = "nft"
 FAMILIES = ("inet", "bridge")
@@ -68,15 +68,7 @@ def _checked(hid: str) -> str:
 
 
 def _nft(*args: str, stdin: str | None = None) -> str:
-    argv = [NFT, *args]
     try:
-        proc = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, timeout=_TIMEOUT, check=False
-        )
-    except FileNotFoundError:
+        return run([NFT, *args], stdin=stdin, timeout=_TIMEOUT)
+    except ToolMissing:
         raise HostNotReady("nft is not installed (Debian package: nftables)") from None
-    except subprocess.TimeoutExpired as e:
-        raise CommandFailed(argv, -1, f"no answer after {_TIMEOUT} s") from e
-    if proc.returncode != 0:
-        raise CommandFailed(argv, proc.returncode, proc.stderr)
-    return proc.stdout

@@ -10,7 +10,6 @@ import base64
 import json
 import math
 import re
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import libvirt_qemu
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from vhoneynet import naming
+from vhoneynet.backend.process import exit_code
 from vhoneynet.errors import AgentUnavailable, HypervisorUnavailable, VhoneynetError
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions only
@@ -87,8 +87,7 @@ def qemu_can_reach(path: Path) -> bool:
     user = qemu_user()
     if user in ("root", "+0", "0"):
         return True
-    return subprocess.run(["test", "-e", str(path)], user=user.lstrip("+"), extra_groups=[], check=False,
-                          capture_output=True).returncode == 0
+    return exit_code(["test", "-e", path], user=user.lstrip("+"), timeout=30) == 0
 
 
 class Hypervisor:

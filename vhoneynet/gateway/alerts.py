@@ -13,7 +13,6 @@ follower never delivers an alert twice.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -80,7 +79,7 @@ def deliver(alert: dict, hook: Alerts) -> list[str]:
     if hook.command:
         try:
             run(["/bin/sh", "-c", hook.command], stdin=body, timeout=30)
-        except (CommandFailed, subprocess.TimeoutExpired) as e:
+        except CommandFailed as e:  # a hook that timed out too
             problems.append(f"command: {e}")
     if hook.webhook:
         request = urllib.request.Request(hook.webhook, data=body, headers={"Content-Type": "application/json"})
