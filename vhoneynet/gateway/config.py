@@ -13,7 +13,7 @@ from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway import capture, ips, reject
 from vhoneynet.plan import Plan, admin_addresses, verify_addresses
 from vhoneynet.render import render
-from vhoneynet.topology.model import Limits, Topology
+from vhoneynet.topology.model import Limits, Topology, rate_bytes, size_bytes
 
 CONFIG_LABEL = "VHNGW"
 CONFIG_DISK = "gateway-config.img"  # in the honeynet's pool directory
@@ -32,9 +32,6 @@ _PROTOCOL_MATCH = {
 }
 
 
-_BITS = {"bit": 1 / 8, "kbit": 1000 / 8, "mbit": 1000**2 / 8, "gbit": 1000**3 / 8,
-         "bps": 1, "kbps": 1000, "mbps": 1000**2, "gbps": 1000**3}
-_BYTES = {"b": 1, "kb": 1024, "mb": 1024**2}
 MAX_ECHO_BYTES = 1500  # an echo request larger than one Ethernet frame (after reassembly) is a ping of death
 
 
@@ -43,23 +40,6 @@ class ProtocolLimit:
     name: str
     match: str
     count: int
-
-
-def rate_bytes(rate: str) -> int:
-    """Bytes per second of a topology rate such as '1mbit' or '500kbps'."""
-    number, unit = _split(rate)
-    return max(1, round(number * _BITS[unit]))
-
-
-def size_bytes(size: str) -> int:
-    """Bytes of a topology size such as '64kb'."""
-    number, unit = _split(size)
-    return number * _BYTES[unit]
-
-
-def _split(text: str) -> tuple[int, str]:
-    digits = "".join(c for c in text if c.isdigit())
-    return int(digits), text[len(digits):].strip()
 
 
 def protocol_limits(limits: Limits) -> list[ProtocolLimit]:

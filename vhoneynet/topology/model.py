@@ -13,7 +13,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from vhoneynet import naming
 
@@ -21,6 +21,11 @@ DEFAULT_STORAGE = Path("/var/lib/vhoneynet")
 
 Name = Annotated[str, Field(pattern=naming.GUEST_PATTERN, description="lower-case name: letters, digits, '-'")]
 MiB = Annotated[int, Field(ge=128, le=1 << 20, description="memory in MiB")]
+VCpus = Annotated[int, Field(ge=1, le=64)]
+# nftables keeps a limit's burst in 32 bits and silently drops a larger one (no limit at all):
+# every count or rate the gateway's ruleset carries stays below it.
+NFT_MAX = (1 << 32) - 1
+Count = Annotated[int, Field(ge=0, le=NFT_MAX, description=f"new connections per window, 0 to {NFT_MAX}")]
 
 
 class Spec(BaseModel):
@@ -55,7 +60,8 @@ class Honeynet(Spec):
 
     cidr: IPv4Network = Field(IPv4Network("203.0.113.0/24"), description="the honeypots' subnet")
     router: IPv4Address | None = Field(None, description="the honeypots' default route (a router on the internet side)")
-    domain: str = Field("honeynet.example", description="DNS domain of the honeypots", pattern=r"^[a-z0-9.-]+$")
+    domain: str = Field("honeynet.example", description="DNS domain of the honeypots", pattern=r"^[a-z0-9.-]+$",
+                        max_length=253)
     resolver: IPv4Address | None = Field(None, description="DNS resolver the honeypots use (default: the DNS honeypot, if any)")
     loghost: IPv4Address | None = Field(
         None, description="syslog sink inside the gateway the honeypots send to (default: the subnet's last usable address)"
@@ -81,16 +87,49 @@ class Networks(Spec):
 class Limits(Spec):
     """New outbound connections a honeypot may start per window, per protocol."""
 
-    tcp: int = Field(20, ge=0)
-    udp: int = Field(20, ge=0)
-    icmp: int = Field(50, ge=0)
-    other: int = Field(10, ge=0)
+    tcp: Count = 20
+    udp: Count = 20
+    icmp: Count = 50
+    other: Count = 10
     window: Literal["second", "minute", "hour", "day"] = "hour"
 
 
+_RATE_UNITS = {"bit": 1 / 8, "kbit": 1000 / 8, "mbit": 1000**2 / 8, "gbit": 1000**3 / 8,
+               "bps": 1, "kbps": 1000, "mbps": 1000**2, "gbps": 1000**3}  # bytes per second
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2}
+
+
+def _split(text: str) -> tuple[int, str]:
+    digits = text[:len(text) - len(text.lstrip("0123456789"))]
+    return int(digits), text[len(digits):].strip()
+
+
+def rate_bytes(rate: str) -> int:
+    """Bytes per second of a topology rate such as '1mbit' or '500kbps'."""
+    number, unit = _split(rate)
+    return max(1, round(number * _RATE_UNITS[unit]))
+
+
+def size_bytes(size: str) -> int:
+    """Bytes of a topology size such as '64kb'."""
+    number, unit = _split(size)
+    return number * _SIZE_UNITS[unit]
+
+
+def _within_nft(to_bytes, what: str) -> AfterValidator:
+    """A check that a rate or size stays within NFT_MAX bytes once converted."""
+    def check(text: str) -> str:
+        if len(text) > 32 or to_bytes(text) > NFT_MAX:
+            raise ValueError(f"{what} over {NFT_MAX} bytes{'/s' if what == 'rate' else ''}, the most nftables keeps")
+        return text
+    return AfterValidator(check)
+
+
 Rate = Annotated[str, Field(pattern=r"^[0-9]+ ?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$",
-                             description="bits (kbit, mbit, gbit) or bytes (kbps, mbps) per second")]
-Size = Annotated[str, Field(pattern=r"^[0-9]+ ?(b|kb|mb)$", description="bytes: b, kb, mb")]
+                            description="bits (kbit, mbit, gbit) or bytes (kbps, mbps) per second"),
+                 _within_nft(rate_bytes, "rate")]
+Size = Annotated[str, Field(pattern=r"^[0-9]+ ?(b|kb|mb)$", description="bytes: b, kb, mb"),
+                 _within_nft(size_bytes, "size")]
 
 
 class Throttle(Spec):
@@ -137,8 +176,9 @@ class DataControl(Spec):
 class Capture(Spec):
     pcap: bool = Field(True, description="full packet capture of the gateway bridge")
     directory: Path | None = Field(None, description="default: <host.storage>/captures")
-    retention_days: int = Field(30, ge=1)
-    rotate_mb: int = Field(100, ge=1, description="a pcap file is rotated hourly or at this size, whichever comes first")
+    retention_days: int = Field(30, ge=1, le=36500, description="days kept (at most 100 years: `date -d` bounds it)")
+    rotate_mb: int = Field(100, ge=1, le=1_000_000,
+                           description="a pcap file is rotated hourly or at this size, whichever comes first")
 
 
 class Hpfeeds(Spec):
@@ -164,7 +204,7 @@ class Gateway(Spec):
 
     image: str = "honeywall"
     memory: MiB = 384
-    vcpus: int = Field(1, ge=1, le=64)
+    vcpus: VCpus = 1
     data_control: DataControl = DataControl()
     capture: Capture = Capture()
 
@@ -173,7 +213,7 @@ class GuestSettings(Spec):
     """Settings a honeypot inherits: defaults, then kinds[image], then the honeypot itself."""
 
     memory: MiB | None = None
-    vcpus: int | None = Field(None, ge=1, le=64)
+    vcpus: VCpus | None = None
     agent: bool | None = Field(
         None, description="qemu guest agent channel (used by `exec`); visible to an attacker, so it can be turned off"
     )
@@ -184,7 +224,7 @@ class Honeypot(Spec):
     image: str = Field(description="recipe name from images/, or file:/path/to/disk.qcow2")
     address: IPv4Address
     memory: MiB = 512
-    vcpus: int = Field(1, ge=1, le=64)
+    vcpus: VCpus = 1
     agent: bool = True
 
 
