@@ -23,7 +23,11 @@ from vhoneynet.backend import libvirt as backend
 from vhoneynet.backend.libvirt import AGENT_REPLY_MAX, EXEC_OUTPUT_MAX, Hypervisor, agent_reply
 from vhoneynet.capture import sessions
 from vhoneynet.errors import AgentUnavailable
+from vhoneynet.gateway import verify
+from vhoneynet.gateway.verify import verify_addresses
 from vhoneynet.lifecycle import Backends, down
+from vhoneynet.plan import plan
+from vhoneynet.topology import loads
 
 HID = "vhostile"
 PONG = json.dumps({"return": {}})
@@ -284,6 +288,62 @@ def test_a_guest_that_answers_the_ping_then_stalls_is_bounded(tmp_path):
     for guest in guests:  # each call bounded; all of a guest's calls within its hang-up/flush bound
         assert all(t <= 10 for _, t in guest.asked)
         assert sum(t for _, t in guest.asked) <= 2 + 15
+
+
+# --- verify does not take a honeypot's word -------------------------------------------------
+
+LIES = {
+    "reports nothing sent": b'{"spoofed-ip": 0, "spoofed-mac": 0}',
+    "reports all sent and blocked": b'{"spoofed-ip": 20, "spoofed-mac": 20}',
+    "prints garbage": b"\x1b[2J not json",
+}
+
+
+class CountingFirewall:
+    """The host's anti-spoofing counters of a honeypot, moved by `dropped` during its probe."""
+
+    def __init__(self, dropped: int):
+        self.reads, self.dropped = 0, dropped
+
+    def honeypot_drops(self, hid: str, honeypot: str) -> int:
+        self.reads += 1
+        return 1000 + (self.dropped if self.reads > 1 else 0)
+
+
+class LyingHoneypot:
+    """A honeypot's agent that runs nothing and prints `claim` as the sender's report."""
+
+    def __init__(self, claim: bytes):
+        self.claim = claim
+
+    def guests(self, hid: str):
+        return [backend.GuestInfo(naming.domain(hid, "dns"), hid, "dns", "honeypot", "linux-dns", None, "running")]
+
+    def execute(self, domain: str, argv: list[str], stdin=None, timeout: float = 120):
+        return backend.ExecResult(0, self.claim, b"")
+
+
+def host_verdict(monkeypatch, claim: bytes, dropped: int, at_gateway: dict):
+    """The host anti-spoofing row of verify, with the host measuring `dropped` and `at_gateway`."""
+    topo = loads("id: vlie\nhoneypots:\n  - {name: dns, image: linux-dns, address: 203.0.113.53}\n")
+    monkeypatch.setattr(verify, "_counter", lambda *a, **k: None)
+    monkeypatch.setattr(verify, "_finish", lambda proc, seconds: at_gateway)
+    b = Backends(LyingHoneypot(claim), FakeNet(), CountingFirewall(dropped), None)  # type: ignore[arg-type]
+    host = verify._host_layer(topo, plan(topo), b, {"probes": []}, verify_addresses(topo)[2])
+    return verify._verdicts(topo, {}, {}, host, 0, 1)[2]
+
+
+@pytest.mark.parametrize("claim", LIES.values(), ids=LIES.keys())
+def test_the_host_anti_spoofing_verdict_follows_the_host_counters_not_the_honeypot(monkeypatch, claim):
+    row = host_verdict(monkeypatch, claim, dropped=40, at_gateway={})
+    assert (row.layer, row.verdict, row.sent, row.arrived) == ("anti-spoofing: host (nftables)", "pass", 40, 0)
+
+
+@pytest.mark.parametrize("claim", LIES.values(), ids=LIES.keys())
+def test_a_honeypot_claiming_its_spoofs_were_blocked_does_not_make_a_pass(monkeypatch, claim):
+    assert host_verdict(monkeypatch, claim, dropped=0, at_gateway={}).verdict == "fail"  # nothing dropped: unproven
+    leaked = host_verdict(monkeypatch, claim, dropped=40, at_gateway={"host-spoofed-ip": 3})
+    assert (leaked.verdict, leaked.arrived) == ("fail", 3)
 
 
 # --- a real honeypot whose agent turned hostile ------------------------------------------

@@ -155,6 +155,7 @@ def test_a_honeypot_port_sends_only_its_own_mac_and_address(fw: HostFirewall, hi
         chain = sh("nft", "list", "chain", "bridge", naming.nft_table(hid), "honeypot_web_1").stdout
         mac_drops, other_drops = (int(n) for n in re.findall(r"counter packets (\d+)", chain))
         assert mac_drops > 0 and other_drops > 0, chain
+        assert fw.honeypot_drops(hid, "web-1") == mac_drops + other_drops  # what `verify` reads
     finally:
         remove_all(fw, net, hid)
     assert naming.nft_table(hid) not in sh("nft", "list", "tables").stdout

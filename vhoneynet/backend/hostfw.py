@@ -52,6 +52,17 @@ class HostFirewall:
         names = {i["table"]["name"] for i in items if "table" in i and i["table"]["family"] in FAMILIES}
         return sorted(n for n in names if n.startswith(prefix))
 
+    def honeypot_drops(self, hid: str, honeypot: str) -> int:
+        """Frames the host's anti-spoofing chain has dropped at the tap of `honeypot` (its counters),
+        what the host itself measured, whatever the honeypot says. Raises CommandFailed (no such chain)."""
+        if not re.fullmatch(naming.GUEST_PATTERN, honeypot):
+            raise ValueError(f"{honeypot!r} is not a honeypot name ({naming.GUEST_PATTERN})")
+        chain = f"honeypot_{honeypot.replace('-', '_')}"  # as templates/host/firewall.nft.j2 names it
+        out = _nft("-j", "list", "chain", "bridge", naming.nft_table(_checked(hid)), chain)
+        rules = [i["rule"] for i in json.loads(out or "{}").get("nftables", []) if "rule" in i]
+        return sum(e["counter"]["packets"] for r in rules if any("drop" in e for e in r["expr"])
+                   for e in r["expr"] if "counter" in e)
+
     def check(self, ruleset: str) -> None:
         """Validate `ruleset` with `nft -c -f -` without loading it.
 

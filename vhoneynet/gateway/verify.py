@@ -18,7 +18,7 @@ from ipaddress import IPv4Address, IPv4Interface
 
 from vhoneynet import naming
 from vhoneynet.backend.process import run_in_netns, spawn
-from vhoneynet.errors import AgentUnavailable, DataControlFailed, VerifyUnavailable
+from vhoneynet.errors import AgentUnavailable, CommandFailed, DataControlFailed, VerifyUnavailable
 from vhoneynet.gateway.config import rate_bytes, size_bytes
 from vhoneynet.gateway.control import TABLE, nft, saved_topology
 from vhoneynet.backends import Backends, execute
@@ -110,24 +110,27 @@ def _finish(proc, seconds: float) -> dict:
 
 
 def _host_layer(topo: Topology, p, b: Backends, cfg: dict, spoofed: IPv4Address) -> dict | None:
-    """Spoofed frames sent from inside a honeypot, counted on the gateway's honeynet tap."""
+    """Spoofed frames sent from inside a honeypot: dropped at its tap (the host table's counters)
+    and counted on the gateway's honeynet tap. Only host measurements count: the honeypot may be
+    the attacker's, so what it prints about its sending is never read."""
     pot = next((h for h in topo.honeypots if h.agent), None)
     if pot is None:
         return None
     tap = next(n.tap for n in p.gateway.nics if n.role == "int")
+    try:
+        before = b.fw.honeypot_drops(topo.id, pot.name)
+    except CommandFailed as e:  # no anti-spoofing chain for it on the host: the layer is missing
+        return {"honeypot": pot.name, "dropped": 0, "arrived": 0, "missing": str(e).splitlines()[0][-120:]}
     counter = _counter(None, tap, 20, "", [str(spoofed), str(pot.address)], cfg)
     pot_cfg = {**cfg, "mac": naming.mac(topo.id, pot.name), "address": str(pot.address),
                "ports": {"spoofed-ip": PORTS["host-spoofed-ip"], "spoofed-mac": PORTS["host-spoofed-mac"]},
                "probes": ["spoofed-ip", "spoofed-mac"]}
     try:
-        result = execute(topo.id, pot.name, ["python3", "-c", _script("sender.py"), json.dumps(pot_cfg)], b, timeout=60)
-        sent = json.loads(result.stdout or b"{}") if result.exit_code == 0 else {}
+        execute(topo.id, pot.name, ["python3", "-c", _script("sender.py"), json.dumps(pot_cfg)], b, timeout=60)
     except AgentUnavailable:
-        sent = {}
-    if not sent:
-        counter.terminate()  # nothing to wait for
+        pass  # then the counters show that nothing was sent
     at_gateway = _finish(counter, 20)
-    return {"honeypot": pot.name, "sent": sum(sent.values()) if sent else 0,
+    return {"honeypot": pot.name, "dropped": b.fw.honeypot_drops(topo.id, pot.name) - before,
             "arrived": at_gateway.get("host-spoofed-ip", 0) + at_gateway.get("host-spoofed-mac", 0)}
 
 
@@ -159,8 +162,7 @@ def _verdicts(topo: Topology, sent: dict, arrived: dict, host: dict | None, limi
     if host is None:
         out.append(LayerResult("anti-spoofing: host (nftables)", 0, 0, 0, "skipped", "no honeypot with an agent"))
     else:
-        out.append(zero("anti-spoofing: host (nftables)", host["sent"], host["arrived"],
-                        f"from {host['honeypot']}, counted at the gateway's honeynet port"))
+        out.append(_host_verdict(host))
     if dc.fence:
         out.append(zero("fence list", sent.get("fence", 0), arrived.get("fence", 0),
                         f"to {fence_target(topo)}, in the fenced {dc.fence[0]}"))
@@ -197,6 +199,17 @@ def _verdicts(topo: Topology, sent: dict, arrived: dict, host: dict | None, limi
     else:
         out.append(LayerResult("inline IPS: drop", 0, 0, 0, "skipped", "IPS disabled or no outbound connection allowed"))
     return out
+
+
+def _host_verdict(host: dict) -> LayerResult:
+    """Pass when the host's table dropped spoofed frames at the honeypot's tap and none of the
+    probe's reached the gateway: both counted on the host, neither told by the honeypot."""
+    dropped, arrived = host["dropped"], host["arrived"]
+    ok = dropped > 0 and arrived == 0
+    detail = (f"from {host['honeypot']}: {dropped} dropped at its tap by the host, {arrived} reached the gateway"
+              if dropped else host.get("missing") or
+              f"the host saw no spoofed frame from {host['honeypot']}: nothing was proven")
+    return LayerResult("anti-spoofing: host (nftables)", dropped, arrived, 0, "pass" if ok else "fail", detail)
 
 
 def as_dicts(results: list[LayerResult]) -> list[dict]:
