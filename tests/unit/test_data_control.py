@@ -94,7 +94,7 @@ def test_live_change_is_one_transaction_that_keeps_other_state():
 
 def test_limit_changes_are_parsed_strictly():
     assert parse_changes(["tcp=5", "window=minute"]) == {"tcp": 5, "window": "minute"}
-    for bad in ("tcp", "tcp=-1", "foo=1", "window=week"):
+    for bad in ("tcp", "tcp=-1", "foo=1", "window=week", "tcp=4294967296", "udp=" + "9" * 5000):
         with pytest.raises(BadLimitChange):
             parse_changes([bad])
 

@@ -26,7 +26,7 @@ from vhoneynet.backends import Backends, execute
 from vhoneynet.rundir import TOPOLOGY_FILE
 from vhoneynet.plan import plan
 from vhoneynet.render import render
-from vhoneynet.topology.model import DEFAULT_STORAGE, Limits, Topology
+from vhoneynet.topology.model import DEFAULT_STORAGE, NFT_MAX, Limits, Topology
 
 TABLE = ("bridge", "vhn")
 RUNNING_RULESET = "/run/vhn/config/ruleset.nft"  # the gateway's copy of its config disk, made at boot
@@ -112,6 +112,8 @@ def parse_changes(changes: list[str]) -> dict[str, int | str]:
             out[key] = value
         elif not value.isdigit():
             raise BadLimitChange(change, "not a whole number")
+        elif len(value) > 10 or int(value) > NFT_MAX:
+            raise BadLimitChange(change, f"at most {NFT_MAX}, the most nftables keeps")
         else:
             out[key] = int(value)
     return out
