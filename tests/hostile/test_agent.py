@@ -24,9 +24,9 @@ from vhoneynet.backend.libvirt import AGENT_REPLY_MAX, EXEC_OUTPUT_MAX, Hypervis
 from vhoneynet.capture import sessions
 from vhoneynet.errors import AgentUnavailable
 from vhoneynet.gateway import verify
-from vhoneynet.gateway.verify import verify_addresses
-from vhoneynet.lifecycle import Backends, down
-from vhoneynet.plan import plan
+from vhoneynet.backends import Backends
+from vhoneynet.lifecycle import down
+from vhoneynet.plan import plan, verify_addresses
 from vhoneynet.topology import loads
 
 HID = "vhostile"
