@@ -21,10 +21,10 @@ from tests.integration.conftest import honeynet_up, leftovers, vhn
 from vhoneynet import naming
 from vhoneynet.backend import libvirt as backend
 from vhoneynet.backend.libvirt import AGENT_REPLY_MAX, EXEC_OUTPUT_MAX, Hypervisor, agent_reply
+from vhoneynet.backends import Backends
 from vhoneynet.capture import sessions
 from vhoneynet.errors import AgentUnavailable
 from vhoneynet.gateway import verify
-from vhoneynet.backends import Backends
 from vhoneynet.lifecycle import down
 from vhoneynet.plan import plan, verify_addresses
 from vhoneynet.topology import loads
