@@ -262,7 +262,7 @@ def _gone_is_fine(_func, _path, exc_info) -> None:
 def _flush_capture(b: Backends, domain: str) -> None:
     """Let the gateway's capture write its last packets before the domain is destroyed (best effort)."""
     try:
-        if b.hv.agent_ready(domain):  # a gateway that does not answer costs the ping, not the flush's time
+        if b.hv.agent_ready(domain, timeout=5):  # a gateway that does not answer costs the ping, not the flush
             b.hv.execute(domain, gateway_config.STOP_COMMAND, timeout=FLUSH_SECONDS)
     except Exception:  # a hung, dead or hostile gateway: what it wrote is on the host already
         pass
