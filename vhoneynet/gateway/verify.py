@@ -5,7 +5,9 @@ run, its address and MAC (reserved per topology, see `plan.verify_addresses`) jo
 gateway's honeypot set, so the gateway treats it like any honeypot. It sends bounded
 probe traffic to a sink namespace on the internet side, which counts what arrives. The
 host's anti-spoofing layer (nftables at the honeypots' taps) is probed from inside a real
-honeypot, and counted on the gateway's honeynet tap, before the gateway could drop anything.
+honeypot; its verdict rests on what the host measures (the drop counters of that honeypot's
+chain, and the frames seen on the gateway's honeynet tap before the gateway could drop
+anything), never on what the honeypot reports.
 Both namespaces and the probe's ruleset entries are removed afterwards.
 """
 
