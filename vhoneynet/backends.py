@@ -36,7 +36,9 @@ class Backends:
 def execute(hid: str, guest: str, argv: list[str], b: Backends, stdin: bytes | None = None,
             timeout: float = 120) -> ExecResult:
     """Run a command in a guest (through its agent) or on an outside host (in its namespace).
-    Raises HoneynetNotFound, GuestNotFound, AgentUnavailable."""
+    Raises InvalidName, HoneynetNotFound, GuestNotFound, AgentUnavailable."""
+    naming.checked("id", hid)  # an empty id would match every honeynet's namespaces
+    naming.checked("guest", guest)
     guests = {g.guest: g for g in b.hv.guests(hid)}
     if guest in guests:
         return b.hv.execute(guests[guest].domain, argv, stdin=stdin, timeout=timeout)

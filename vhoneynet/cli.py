@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vhoneynet.errors import HoneynetExists, SubnetCollision, VhoneynetError
+from vhoneynet import naming
+from vhoneynet.errors import HoneynetExists, InvalidName, SubnetCollision, VhoneynetError
+from vhoneynet.permissions import private_process
 from vhoneynet.terminal import markup, text
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
@@ -26,8 +28,26 @@ app.add_typer(image_app, name="image")
 out = Console()
 err = Console(stderr=True)
 
+
+
+def checked(kind: str):
+    """A typer callback that refuses a `kind` of name (naming.RULES) before the command runs:
+    exit code 2, the message naming the argument, nothing done. Lists are checked item by item."""
+
+    def check(value):
+        try:
+            for item in value if isinstance(value, list) else [] if value is None else [value]:
+                naming.checked(kind, item)
+        except InvalidName as e:
+            raise typer.BadParameter(str(e)) from None
+        return value
+
+    return check
+
+
 TopologyArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="topology YAML file")]
-IdArg = Annotated[str, typer.Argument(help="honeynet id")]
+IdArg = Annotated[str, typer.Argument(help="honeynet id", callback=checked("id"))]
+GuestArg = Annotated[str, typer.Argument(help="honeypot, gateway or outside host", callback=checked("guest"))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 UriOpt = Annotated[str, typer.Option("--uri", help="libvirt URI")]
 StorageOpt = Annotated[Path, typer.Option("--storage", help="vhoneynet's storage folder")]
@@ -38,14 +58,16 @@ _state = {"debug": False}
 
 @app.callback()
 def main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+    private_process()  # before any command writes: run folders, captures, exports are root's alone
     _state["debug"] = debug
 
 
 def _fail(e: Exception) -> typer.Exit:
+    """Report `e` and the exit code: 2 for a refused id or name (as for any invalid argument), else 1."""
     if _state["debug"]:
         err.print_exception()
     err.print(text("error:", "red"), text(e, multiline=True), highlight=False)
-    return typer.Exit(1)
+    return typer.Exit(2 if isinstance(e, InvalidName) else 1)
 
 
 def _progress(message: str) -> None:
@@ -72,6 +94,13 @@ def _load(path: Path):
 
     known = {r.name for r in ImageStore().recipes()}
     return load(path, known_images=known)
+
+
+def _saved(hid: str, storage: Path):
+    """The saved topology of honeynet `hid`. Raises InvalidName, HoneynetNotFound."""
+    from vhoneynet.rundir import RunDir
+
+    return RunDir(storage, naming.checked("id", hid)).saved()
 
 
 def _backends(uri: str = "qemu:///system"):
@@ -194,14 +223,15 @@ def list_(uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE,
     out.print(table)
 
 
-GuestsArg = Annotated[list[str] | None, typer.Argument(help="honeypots (default: all)")]
+GuestsArg = Annotated[list[str] | None, typer.Argument(help="honeypots (default: all)", callback=checked("guest"))]
 
 
 @app.command()
 def reset(
     hid: IdArg,
     guests: GuestsArg = None,
-    to: Annotated[str | None, typer.Option("--to", help="a checkpoint instead of the pristine image")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="a checkpoint instead of the pristine image",
+                                           callback=checked("checkpoint"))] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the guests to be ready")] = 900,
     probe: ProbeOpt = True,
     uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False,
@@ -223,7 +253,8 @@ def reset(
 @app.command()
 def checkpoint(
     hid: IdArg,
-    name: Annotated[str | None, typer.Argument(help="checkpoint name (omit with --list)")] = None,
+    name: Annotated[str | None, typer.Argument(help="checkpoint name (omit with --list)",
+                                               callback=checked("checkpoint"))] = None,
     guests: GuestsArg = None,
     list_only: Annotated[bool, typer.Option("--list", help="list the checkpoints instead")] = False,
     uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False,
@@ -254,8 +285,10 @@ def graph(
     """Draw a topology: gateway, bridges, honeypots, outside hosts, admin network."""
     from vhoneynet import graph as drawing
 
+    if not Path(source).is_file():
+        checked("id")(source)  # not a file: then it must be a honeynet id
     try:
-        topo = _load(Path(source)) if Path(source).is_file() else drawing.saved_topology(source, storage)
+        topo = _load(Path(source)) if Path(source).is_file() else _saved(source, storage)
         data = drawing.draw(topo, fmt)
     except VhoneynetError as e:
         raise _fail(e) from None
@@ -281,7 +314,7 @@ def _show_status(s: dict) -> None:
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(
     hid: IdArg,
-    guest: Annotated[str, typer.Argument(help="honeypot, gateway or outside host")],
+    guest: GuestArg,
     command: Annotated[list[str], typer.Argument(help="command and its arguments (after --)")],
     uri: UriOpt = "qemu:///system",
     timeout: Annotated[float, typer.Option(help="seconds")] = 120,
@@ -456,16 +489,16 @@ def alerts(
 ) -> None:
     """Data-control alerts (compromise, limit reached) the gateway wrote for a honeynet."""
     from vhoneynet.gateway import alerts as al
-    from vhoneynet.gateway.control import saved_topology
+    from vhoneynet.rundir import CaptureFolder
 
     try:
-        topo = saved_topology(hid, storage)
+        topo = _saved(hid, storage)
     except VhoneynetError as e:
         raise _fail(e) from None
     if follow:
         al.follow(topo, log=lambda line: err.print(text(line), highlight=False))
         return
-    found = al.read_all(topo.capture_dir / hid)
+    found = al.read_all(CaptureFolder.of(topo).root)
     if as_json:
         return _print_json(found)
     table = Table("time", "kind", "honeypot", "destination", "protocol", "port", "limit", title=markup("alerts of {!r}", hid))

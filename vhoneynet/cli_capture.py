@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.text import Text
 
-from vhoneynet.cli import IdArg, JsonOpt, StorageOpt, _fail, _print_json, app, err, json_text, out
+from vhoneynet.cli import IdArg, JsonOpt, StorageOpt, _fail, _print_json, app, checked, err, json_text, out
 from vhoneynet.errors import VhoneynetError
 from vhoneynet.terminal import markup, safe, text
 from vhoneynet.topology.model import DEFAULT_STORAGE
@@ -41,7 +40,8 @@ def events(
     hid: IdArg,
     types: Annotated[Optional[list[str]], typer.Option("--type", help="event type (repeat or comma-separate): alert, flow, dns, http, tls, drop, fast, firewall, syslog, command, keystrokes, control")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="ISO time or age (15m, 2h, 7d)")] = None,
-    honeypot: Annotated[Optional[str], typer.Option("--honeypot", help="only events of this honeypot")] = None,
+    honeypot: Annotated[Optional[str], typer.Option("--honeypot", help="only events of this honeypot",
+                                                    callback=checked("guest"))] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep ingesting and print new events")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing (with --follow: only keep the store current)")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", help="at most this many events")] = None,
@@ -101,7 +101,8 @@ def _show_counts(counts: dict[str, int]) -> None:
 @app.command()
 def export(
     hid: IdArg,
-    day: Annotated[Optional[str], typer.Option("--day", help="YYYY-MM-DD (default: today, UTC)")] = None,
+    day: Annotated[Optional[str], typer.Option("--day", help="YYYY-MM-DD (default: today, UTC)",
+                                               callback=checked("day"))] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tarball path (default: ./<id>-<day>.tar.gz)")] = None,
     capture_dir: CaptureDirOpt = None,
     storage: StorageOpt = DEFAULT_STORAGE,
@@ -115,14 +116,11 @@ def export(
     try:
         captures = _captures(hid, storage, capture_dir, None)
         day = day or datetime.now(timezone.utc).date().isoformat()
-        date.fromisoformat(day)
         with captures.store() as store:
             store.ingest()  # also writes the day's unique firewall log
         result = archive.export(captures.root, hid, day, output or Path(f"{hid}-{day}.tar.gz"))
     except VhoneynetError as e:
         raise _fail(e) from None
-    except ValueError:
-        raise _fail(ValueError(f"--day {day!r}: expected YYYY-MM-DD")) from None
     if as_json:
         _print_json(result)
     else:

@@ -9,6 +9,14 @@ class VhoneynetError(Exception):
     """Base of every error the CLI reports without a traceback."""
 
 
+class InvalidName(VhoneynetError):
+    """An id or name (honeynet, guest, checkpoint, day) that vhoneynet refuses to use."""
+
+    def __init__(self, kind: str, value: object, rule: str):
+        shown = repr(value) if len(repr(value)) <= 42 else repr(value)[:40] + "…"  # repr: control characters escaped
+        super().__init__(f"{kind} {shown} is not valid: expected {rule}")
+
+
 # --- topology -------------------------------------------------------------
 
 
@@ -167,6 +175,11 @@ class SubnetCollision(ResourceConflict):
 
 
 # --- capture and collection -------------------------------------------------
+
+
+class CaptureGroupUnknown(VhoneynetError):
+    def __init__(self, group: str):
+        super().__init__(f"gateway.capture.group: there is no group {group!r} on this host")
 
 
 class CaptureNotFound(VhoneynetError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 from vhoneynet.backend.process import run_bytes
 from vhoneynet.errors import VhoneynetError
@@ -56,10 +55,3 @@ def draw(topo: Topology, fmt: str = "mermaid") -> bytes:
         raise VhoneynetError(f"--format {fmt} needs Graphviz's `dot` (apt-get install graphviz); "
                              "--format mermaid works without it")
     return run_bytes(["dot", f"-T{fmt}"], stdin=dot.encode(), timeout=60)
-
-
-def saved_topology(hid: str, storage: Path) -> Topology:
-    """The topology of honeynet `hid` as it was brought up. Raises HoneynetNotFound."""
-    from vhoneynet.lifecycle import running_topology
-
-    return running_topology(hid, storage)

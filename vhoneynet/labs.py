@@ -16,7 +16,6 @@ internal snapshots: those do not work with pflash/NVRAM (UEFI guests).
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -38,17 +37,15 @@ from vhoneynet.lifecycle import (
     _quiet,
     guest_probes,
     probing,
-    running_topology,
     wait_ready,
 )
+from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.plan import Guest, plan
 from vhoneynet.readiness import ConsoleWatch
-from vhoneynet.render import render
+from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 
-CHECKPOINTS = "checkpoints"
 CHECKPOINT_FILE = "checkpoint.json"
-CHECKPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None = None,
@@ -57,14 +54,17 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     """Put honeypots (default: all) back to pristine, or to checkpoint `to`, and wait until ready
     (with `probe`: until their services answer from the internet side, as after `up`).
 
-    Raises HoneynetNotFound, GuestNotFound, CheckpointNotFound, GuestNotReady.
+    Raises InvalidName, HoneynetNotFound, GuestNotFound, CheckpointNotFound, GuestNotReady.
     Returns per guest: the disk revert time and the time until ready (seconds).
     """
-    topo = running_topology(hid, storage)
+    run = RunDir(storage, hid)
+    if to is not None:
+        run.checkpoint(to)  # an unusable name is refused before any guest stops
+    topo = run.saved()
     p = plan(topo)
     targets = _honeypots(topo, p, guests)
-    sources = {g.name: _checkpoint_disk(topo, to, g.name) for g in targets} if to else {}
-    consoles = topo.capture_dir / hid / "consoles"
+    sources = {g.name: _checkpoint_disk(run, to, g.name) for g in targets} if to else {}
+    capture = run.captures(topology=topo)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     timings: dict[str, dict] = {}
     watches: dict[str, ConsoleWatch] = {}
@@ -75,13 +75,13 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
             sessions.hang_up(b.hv, g.domain)  # an open session's typed keystrokes leave first
         b.hv.stop_domain(g.domain)
         stopped = time.monotonic()
-        _archive_console(consoles / f"{g.name}.log", stamp, to)
-        overlay = _overlay(topo, g.name)
+        _archive_console(capture.console(g.name), stamp, to)
+        overlay = run.disk(g.name)
         backing = sources.get(g.name) or _base_of(overlay)
         write_qcow2_overlay(overlay, backing)  # replaces the old one in one step
-        _restore_nvram(b, g, topo, to)
+        _restore_nvram(b, g, run, to)
         reverted = time.monotonic()
-        watches[g.name] = ConsoleWatch.from_now(consoles / f"{g.name}.log", g.role)
+        watches[g.name] = ConsoleWatch.from_now(capture.console(g.name), g.role)
         b.hv.boot_domain(g.domain)
         timings[g.name] = {"stop": round(stopped - started, 3), "disk_revert": round(reverted - stopped, 3),
                            "start": round(time.monotonic() - reverted, 3)}
@@ -105,25 +105,24 @@ def checkpoint(hid: str, name: str, b: Backends, guests: list[str] | None = None
                storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet) -> dict:
     """Save the disks of honeypots (default: all) as checkpoint `name`; the guests keep running.
 
-    Raises HoneynetNotFound, GuestNotFound, CheckpointExists, VhoneynetError (bad name).
+    Raises InvalidName, HoneynetNotFound, GuestNotFound, CheckpointExists.
     """
-    if not CHECKPOINT_NAME.match(name):
-        raise VhoneynetError(f"checkpoint name {name!r}: use lower-case letters, digits, '.', '_' and '-'")
-    topo = running_topology(hid, storage)
+    run = RunDir(storage, hid)
+    folder = run.checkpoint(name)
+    topo = run.saved()
     p = plan(topo)
     targets = _honeypots(topo, p, guests)
-    folder = _checkpoint_dir(topo, name)
     if folder.exists():
         raise CheckpointExists(hid, name)
     work = folder.with_name(f".{name}.partial")
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    make_folder(work, TRAVERSE)  # qemu walks through to a restored checkpoint, its backing file
     saved = {}
     try:
         for g in targets:
             started = time.monotonic()
             with _frozen(b, g):
-                shutil.copyfile(_overlay(topo, g.name), work / f"{g.name}.qcow2")
+                shutil.copyfile(run.disk(g.name), work / f"{g.name}.qcow2")
                 nvram = _nvram(b, g.domain)
                 if nvram is not None:
                     shutil.copyfile(nvram, work / f"{g.name}.nvram")
@@ -133,7 +132,6 @@ def checkpoint(hid: str, name: str, b: Backends, guests: list[str] | None = None
             progress(f"guest {g.name}: checkpoint {name!r} saved in {saved[g.name]['seconds']:.2f} s")
         meta = {"name": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "guests": saved}
         (work / CHECKPOINT_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        work.chmod(0o755)
         work.rename(folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -142,8 +140,9 @@ def checkpoint(hid: str, name: str, b: Backends, guests: list[str] | None = None
 
 def checkpoints(hid: str, storage: Path = DEFAULT_STORAGE) -> list[dict]:
     """The checkpoints of a honeynet: name, created, guests."""
-    topo = running_topology(hid, storage)
-    root = topo.run_dir / CHECKPOINTS
+    run = RunDir(storage, hid)
+    run.saved()  # raises HoneynetNotFound
+    root = run.checkpoints
     found = sorted(root.glob(f"*/{CHECKPOINT_FILE}")) if root.is_dir() else []
     return [json.loads(f.read_text()) for f in found]
 
@@ -159,19 +158,11 @@ def _honeypots(topo: Topology, p, names: list[str] | None) -> list[Guest]:
     return [by_name[n] for n in dict.fromkeys(names)] if names else list(p.honeypots)
 
 
-def _overlay(topo: Topology, guest: str) -> Path:
-    return topo.run_dir / "disks" / f"{guest}.qcow2"
-
-
-def _checkpoint_dir(topo: Topology, name: str) -> Path:
-    return topo.run_dir / CHECKPOINTS / name
-
-
-def _checkpoint_disk(topo: Topology, name: str, guest: str) -> Path:
-    disk = _checkpoint_dir(topo, name) / f"{guest}.qcow2"
+def _checkpoint_disk(run: RunDir, name: str, guest: str) -> Path:
+    disk = run.checkpoint(name) / f"{guest}.qcow2"
     if not disk.is_file():
-        available = [c["name"] for c in checkpoints(topo.id, topo.host.storage) if guest in c["guests"]]
-        raise CheckpointNotFound(topo.id, name, guest, available)
+        available = [c["name"] for c in checkpoints(run.hid, run.storage) if guest in c["guests"]]
+        raise CheckpointNotFound(run.hid, name, guest, available)
     return disk
 
 
@@ -196,11 +187,11 @@ def _nvram(b: Backends, domain: str) -> Path | None:
     return Path(found.text) if found is not None and found.text else None
 
 
-def _restore_nvram(b: Backends, g: Guest, topo: Topology, to: str | None) -> None:
+def _restore_nvram(b: Backends, g: Guest, run: RunDir, to: str | None) -> None:
     nvram = _nvram(b, g.domain)
     if nvram is None:
         return
-    saved = _checkpoint_dir(topo, to) / f"{g.name}.nvram" if to else None
+    saved = run.checkpoint(to) / f"{g.name}.nvram" if to else None
     if saved is not None and saved.is_file():
         shutil.copyfile(saved, nvram)
     elif to is None:

@@ -6,8 +6,6 @@ names) so it works without the YAML and after an interrupted `up`. Captures are 
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,16 +29,17 @@ from vhoneynet.gateway import config as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
 from vhoneynet.images import BuiltImage, brought_disk
-from vhoneynet.neighbours import check_neighbours, host_lock, saved_topologies, summary
+from vhoneynet.neighbours import check_neighbours, host_lock, summary
+from vhoneynet.permissions import group_id
 from vhoneynet.plan import Guest, Plan, admin_addresses, plan
 from vhoneynet.probes import Probe, ProbeSource, free_address, probe_source, probes_for
 from vhoneynet.readiness import ConsoleWatch
 from vhoneynet.render import render
+from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
 from vhoneynet.seed import SEED_LABEL, documents
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 
 Progress = Callable[[str], None]
-TOPOLOGY_FILE = "topology.json"
 FLUSH_SECONDS = 10  # the gateway's capture flush on `down`, every agent call included
 
 
@@ -60,21 +59,17 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     """
     started = time.monotonic()
     p = plan(topo)
-    run_dir = topo.run_dir
+    run = RunDir.of(topo)
     with host_lock(topo.host.storage):  # check and reserve in one step: concurrent `up`s see each other
         check_neighbours(topo, saved_topologies(topo.host.storage))
         _check_free(topo, p, b)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / TOPOLOGY_FILE).write_text(topo.model_dump_json(indent=2))
+        run.save(topo)
     images = {name: b.images.ensure(name, progress=progress) for name in p.images}
     images_done = time.monotonic()
     accel = accel_for(topo.host.accel)
     progress(f"acceleration: {accel}")
 
-    consoles = topo.capture_dir / topo.id / "consoles"
-    for folder in (run_dir, consoles):
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o755)
+    capture = CaptureFolder.of(topo).create(topo.gateway.capture.group)
 
     for bridge in p.bridges:
         if bridge.owned:
@@ -85,14 +80,13 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         progress(f"outside host {host.name} ({host.address})")
         b.net.add_outside_host(host.netns, p.bridge("ext").name, host.veth, host.address, mac=host.mac)
 
-    disks = run_dir / "disks"
-    b.hv.ensure_pool(render("libvirt/pool.xml.j2", name=p.pool, path=disks), p.pool)
-    watches = {g.name: ConsoleWatch.from_now(consoles / f"{g.name}.log", g.role) for g in p.guests}
+    b.hv.ensure_pool(render("libvirt/pool.xml.j2", name=p.pool, path=run.disks), p.pool)
+    watches = {g.name: ConsoleWatch.from_now(capture.console(g.name), g.role) for g in p.guests}
     progress(f"starting {len(p.guests)} guests")
     starts: list[float] = []
 
     def create(guest: Guest) -> None:  # each guest's disks, then its domain: no guest waits for another
-        xml = _prepare_guest(topo, p, guest, images[guest.image], accel, disks, consoles, b)
+        xml = _prepare_guest(topo, p, guest, images[guest.image], accel, run, capture)
         started_domain = time.monotonic()
         b.hv.start_domain(xml)
         starts.append(time.monotonic() - started_domain)
@@ -117,6 +111,8 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
 def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
     if any(b.hv.honeynet_domains(topo.id)):
         raise HoneynetExists(topo.id)
+    if topo.gateway.capture.group:
+        group_id(topo.gateway.capture.group)  # raises CaptureGroupUnknown before anything is made
     for i, pot in enumerate(topo.honeypots):
         disk = brought_disk(pot.image)
         if disk is not None and not qemu_can_reach(disk):
@@ -133,19 +129,19 @@ def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
 
 
 def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, accel: str,
-                   disks: Path, consoles: Path, b: Backends) -> str:
+                   run: RunDir, capture: CaptureFolder) -> str:
     """Create the guest's overlay and config disk; return its domain XML."""
-    overlay = disks / f"{guest.name}.qcow2"
+    overlay = run.disk(guest.name)
     write_qcow2_overlay(overlay, image.disk)
     if guest.role == "gateway":
-        config = disks / gateway_config.CONFIG_DISK
+        config = run.disks / gateway_config.CONFIG_DISK
         make_vfat(config, gateway_config.CONFIG_LABEL, gateway_config.config_files(topo, p))
     else:
-        config = disks / f"{guest.name}-seed.img"
+        config = run.disks / f"{guest.name}-seed.img"
         make_vfat(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
     # no pool refresh for the config disk: libvirt refuses one while another guest's overlay is
     # being created, and removing the pool refreshes it first
-    return domain_xml(topo, guest, image, accel, overlay, config, consoles / f"{guest.name}.log")
+    return domain_xml(topo, guest, image, accel, overlay, config, capture.console(guest.name))
 
 
 def wait_ready(hid: str, watches: dict[str, ConsoleWatch], b: Backends, progress: Progress, timeout: float,
@@ -205,7 +201,10 @@ def probing(topo: Topology, p: Plan, b: Backends):
 
 
 def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet) -> dict:
-    """Remove every resource of honeynet `hid`; keep its captures. Raises HoneynetNotFound."""
+    """Remove every resource of honeynet `hid`; keep its captures. Raises HoneynetNotFound, and
+    InvalidName before touching anything when `hid` is not a honeynet id (an empty id would
+    match the resources of every honeynet)."""
+    run = RunDir(storage, hid)
     removed: dict[str, list[str]] = {"domains": [], "pools": [], "links": [], "netns": [], "nft": [], "dirs": []}
     guests, orphans = b.hv.honeynet_domains(hid)
 
@@ -239,24 +238,17 @@ def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progr
         for job in jobs:
             job.result()
     removed |= {"pools": pools, "links": links, "nft": tables}
-    run_dir = storage / "honeynets" / hid
-    capture = _capture_dir(run_dir, storage, hid)
-    alerts.stop_follower(run_dir)
-    capture_follower.stop_follower(run_dir)
-    if run_dir.exists():
-        shutil.rmtree(run_dir, onerror=_gone_is_fine)
-        removed["dirs"].append(str(run_dir))
+    capture = run.captures()
+    alerts.stop_follower(run)
+    capture_follower.stop_follower(run)
+    if run.remove():
+        removed["dirs"].append(str(run.path))
     if not any(removed.values()):
         raise HoneynetNotFound(hid)
     for kind, names in removed.items():
         if names:
             progress(f"removed {kind}: {', '.join(names)}")
-    return {"id": hid, "removed": removed, "capture_dir": str(capture)}
-
-
-def _gone_is_fine(_func, _path, exc_info) -> None:
-    if not isinstance(exc_info[1], FileNotFoundError):  # a concurrent down removed it first
-        raise exc_info[1]
+    return {"id": hid, "removed": removed, "capture_dir": str(capture.root)}
 
 
 def _flush_capture(b: Backends, domain: str) -> None:
@@ -268,46 +260,24 @@ def _flush_capture(b: Backends, domain: str) -> None:
         pass
 
 
-def _capture_dir(run_dir: Path, storage: Path, hid: str) -> Path:
-    saved = _saved_topology(run_dir)
-    base = Path(saved["gateway"]["capture"]["directory"] or storage / "captures") if saved else storage / "captures"
-    return base / hid
-
-
-def running_topology(hid: str, storage: Path = DEFAULT_STORAGE) -> Topology:
-    """The topology honeynet `hid` was brought up with (saved by `up`). Raises HoneynetNotFound."""
-    saved = _saved_topology(storage / "honeynets" / hid)
-    if saved is None:
-        raise HoneynetNotFound(hid)
-    return Topology.model_validate(saved)
-
-
-def _saved_topology(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((run_dir / TOPOLOGY_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 # --- status ----------------------------------------------------------------
 
 
 def status(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE) -> dict:
     """What runs of honeynet `hid`: guests with state and address, networks, capture folder."""
+    run = RunDir(storage, hid)
     guests = b.hv.guests(hid)
-    run_dir = storage / "honeynets" / hid
-    saved = _saved_topology(run_dir)
-    if not guests and saved is None:
+    topo = run.topology()
+    if not guests and topo is None:
         raise HoneynetNotFound(hid)
     out: dict = {
         "id": hid,
         "state": _overall(guests),
         "guests": [{"name": g.guest, "role": g.role, "image": g.image, "state": g.state,
                     "address": g.address, "domain": g.domain} for g in guests],
-        "capture_dir": str(_capture_dir(run_dir, storage, hid)),
+        "capture_dir": str(run.captures(topology=topo).root),
     }
-    if saved is not None:
-        topo = Topology.model_validate(saved)
+    if topo is not None:
         p = plan(topo)
         nets = topo.networks
         cidrs = {"ext": nets.honeynet.cidr, "int": nets.honeynet.cidr, "adm": nets.admin.cidr}

@@ -7,9 +7,15 @@ no YAML and no state file. Interface names stay within the kernel's 15 character
 from __future__ import annotations
 
 import hashlib
+import re
+from datetime import date
+
+from vhoneynet.errors import InvalidName
 
 ID_PATTERN = r"^[a-z][a-z0-9]{0,7}$"
 GUEST_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+CHECKPOINT_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 GATEWAY = "gateway"
 METADATA_NS = "http://vhoneynet.org/xmlns/honeynet/1"
 METADATA_PREFIX = "vhn"
@@ -22,6 +28,32 @@ MAX_OUTSIDE = 97
 SERVICE_PROBE_VETH = 97  # up/reset: the service prober, when no outside host exists
 VERIFY_SINK_VETH = 98  # verify: the sink on the internet side
 VERIFY_PROBE_VETH = 99  # verify: the probe playing a compromised honeypot
+
+# What each kind of name given on the command line may be, and how to say so. Every id and
+# name becomes part of a path or a resource name, so none is used before it passes `checked`.
+RULES = {
+    "id": ("honeynet id", ID_PATTERN, "a lower-case letter, then at most 7 lower-case letters or digits"),
+    "guest": ("guest name", GUEST_PATTERN, "a lower-case letter, then at most 30 lower-case letters, digits or '-'"),
+    "checkpoint": ("checkpoint name", CHECKPOINT_PATTERN, "a lower-case letter or digit, then at most 62 of them, '.', '_' or '-'"),
+    "day": ("day", DAY_PATTERN, "a date as YYYY-MM-DD"),
+}
+
+
+def checked(kind: str, value: str) -> str:
+    """`value` if it is a valid `kind` of name (a key of RULES); raises InvalidName otherwise.
+
+    The whole string must match: `re.match` with `$` would let a trailing newline through.
+    """
+    label, pattern, rule = RULES[kind]
+    ok = isinstance(value, str) and re.fullmatch(pattern, value) is not None
+    if ok and kind == "day":
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise InvalidName(label, value, rule)
+    return value
 
 
 def domain(hid: str, guest: str) -> str:

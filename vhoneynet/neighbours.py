@@ -18,32 +18,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vhoneynet.errors import HoneynetExists, SubnetCollision
+from vhoneynet.permissions import TRAVERSE, make_folder
+from vhoneynet.rundir import LOCK_FILE, CaptureFolder, honeynets_folder
 from vhoneynet.topology.model import Topology
-
-TOPOLOGY_FILE = "topology.json"
-LOCK_FILE = ".lock"
 
 
 @contextmanager
 def host_lock(storage: Path) -> Iterator[None]:
     """Serialises the reservation step of `up` across processes on this host."""
-    folder = storage / "honeynets"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(honeynets_folder(storage), TRAVERSE)  # qemu's user walks through to the disks
     with open(folder / LOCK_FILE, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
-
-
-def saved_topologies(storage: Path) -> dict[str, Topology]:
-    """Topologies of the honeynets brought up on this host (unreadable ones are skipped)."""
-    found = {}
-    folder = storage / "honeynets"
-    for path in sorted(folder.glob(f"*/{TOPOLOGY_FILE}")) if folder.is_dir() else []:
-        try:
-            found[path.parent.name] = Topology.model_validate_json(path.read_text())
-        except (OSError, ValueError):
-            continue
-    return found
 
 
 def check_neighbours(topo: Topology, others: dict[str, Topology]) -> None:
@@ -75,5 +61,5 @@ def summary(hid: str, topo: Topology | None, guests: list) -> dict:
     if topo is not None:
         row |= {"honeynet_cidr": str(topo.networks.honeynet.cidr), "admin_cidr": str(topo.networks.admin.cidr),
                 "internet": topo.networks.internet.bridge or "isolated",
-                "capture_dir": str(topo.capture_dir / hid)}
+                "capture_dir": str(CaptureFolder.of(topo).root)}
     return row

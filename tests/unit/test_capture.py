@@ -16,7 +16,7 @@ from vhoneynet.capture import session
 from vhoneynet.capture.session import since_time
 from vhoneynet.capture.store import CaptureStore
 from vhoneynet.errors import BadTimeSpec, DayNotCaptured
-from vhoneynet.rundir import CaptureFolder
+from vhoneynet.rundir import CaptureFolder, RunDir
 
 HID = "vhnt1"
 DAY = "2026-11-29"
@@ -237,7 +237,7 @@ def test_follow_yields_only_what_arrives_later(tmp_path: Path):
     root = _capture(tmp_path / HID)
     with CaptureStore(root, HID) as store:
         store.ingest()
-        tail = session.follow(session.Captures(HID, root, None), store, interval=0, types=["syslog"])
+        tail = session.follow(session.Captures(CaptureFolder(root), None), store, interval=0, types=["syslog"])
         with (CaptureFolder(root).share / DAY / "syslog" / "web.log").open("a") as f:
             f.write(SYSLOG.replace("hello", "later") + "\n")
         assert next(tail)["summary"] == "vhn-test: later from web"
@@ -252,8 +252,8 @@ def test_follower_ingests_in_the_background_and_stops(tmp_path: Path):
     topo = loads(f"id: {HID}\nhost: {{storage: {tmp_path}}}\n"
                  "honeypots:\n  - {name: web, image: linux-web, address: 203.0.113.80}\n",
                  known_images={"honeywall", "linux-web"})
-    topo.run_dir.mkdir(parents=True)
-    root = _capture(topo.capture_dir / HID)
+    run = RunDir.of(topo).create()
+    root = _capture(CaptureFolder.of(topo).root)
     pid = follower.start_follower(topo)
     try:
         with CaptureStore(root, HID) as store:
@@ -261,9 +261,9 @@ def test_follower_ingests_in_the_background_and_stops(tmp_path: Path):
                 if store.counts().get("syslog"):
                     break
                 time.sleep(0.1)
-            assert store.counts().get("syslog") == 1, (topo.run_dir / follower.LOG_FILE).read_text()
+            assert store.counts().get("syslog") == 1, run.log_file(follower.FOLLOWER).read_text()
     finally:
-        follower.stop_follower(topo.run_dir)
+        follower.stop_follower(run)
     for _ in range(50):
         if not Path(f"/proc/{pid}").exists() or b"State:\tZ" in Path(f"/proc/{pid}/status").read_bytes():
             break

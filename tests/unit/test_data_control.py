@@ -21,6 +21,7 @@ from vhoneynet.gateway.control import parse_changes
 from vhoneynet.plan import verify_addresses
 from vhoneynet.plan import plan
 from vhoneynet.render import render
+from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology import loads
 
 BASE = "id: t1\nhoneypots: [{name: web, image: linux-web, address: 203.0.113.80}]\n"
@@ -122,9 +123,9 @@ def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_pat
     got = tmp_path / "got.jsonl"
     t = loads(BASE + f"host: {{storage: {tmp_path}}}\ngateway:\n  data_control:\n"
               f"    alerts: {{command: 'cat >> {got}; echo >> {got}'}}\n")
-    day = t.capture_dir / t.id / "gateway" / "2026-01-31"  # the share
+    day = CaptureFolder.of(t).share / "2026-01-31"
     day.mkdir(parents=True)
-    t.run_dir.mkdir(parents=True)
+    RunDir.of(t).create()
     (day / "alerts.jsonl").write_text('{"kind": "compromise", "honeypot": "old"}\n')
     rounds = iter([False, False, True])
 

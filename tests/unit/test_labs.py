@@ -17,7 +17,8 @@ from vhoneynet.backend.disks import backing_file, virtual_size, write_qcow2_over
 from vhoneynet.errors import HoneynetExists, SubnetCollision, VhoneynetError
 from vhoneynet.images import Service
 from vhoneynet.labs import _base_of
-from vhoneynet.neighbours import check_neighbours, saved_topologies
+from vhoneynet.neighbours import check_neighbours
+from vhoneynet.rundir import saved_topologies
 from vhoneynet.topology import load
 from vhoneynet.topology.model import Topology
 

@@ -7,22 +7,20 @@ It is `vhoneynet events ID --follow --quiet` in its own session, its pid in the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from vhoneynet import followers
+from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import Topology
 
-PID_FILE = "capture-follower.pid"
-LOG_FILE = "capture-follower.log"
+FOLLOWER = "capture-follower"  # names its pid file and log in the run folder
 
 
 def start_follower(topo: Topology) -> int:
     """Start the detached follower of this honeynet; returns its pid."""
-    return followers.start(topo.run_dir, PID_FILE, LOG_FILE, [
+    return followers.start(RunDir.of(topo), FOLLOWER, [
         "events", topo.id, "--follow", "--quiet",
         "--storage", str(topo.host.storage), "--capture-dir", str(topo.capture_dir)])
 
 
-def stop_follower(run_dir: Path) -> None:
+def stop_follower(run: RunDir) -> None:
     """Stop the follower of the honeynet whose run folder this is, if one runs."""
-    followers.stop(run_dir, PID_FILE, b"events")
+    followers.stop(run, FOLLOWER, b"events")

@@ -3,7 +3,6 @@ ingestion into the local store, delivery to the collector named by the topology.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -14,27 +13,32 @@ from vhoneynet.capture import archive
 from vhoneynet.capture.records import iso
 from vhoneynet.capture.store import CaptureStore, address_map
 from vhoneynet.errors import BadTimeSpec, CaptureNotFound, VhoneynetError
+from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology.model import DEFAULT_STORAGE, Collect, Topology
-
-TOPOLOGY_FILE = "topology.json"  # as lifecycle saves it in the run folder
 
 
 @dataclass(frozen=True)
 class Captures:
     """The capture folder of one honeynet and what its topology says about it (if known)."""
 
-    hid: str
-    root: Path
-    topology: dict | None
+    folder: CaptureFolder
+    topology: Topology | None
+
+    @property
+    def hid(self) -> str:
+        return self.folder.hid
+
+    @property
+    def root(self) -> Path:
+        return self.folder.root
 
     @property
     def collect(self) -> Collect | None:
-        spec = (self.topology or {}).get("collect")
-        return Collect.model_validate(spec) if spec else None
+        return self.topology.collect if self.topology else None
 
     @property
     def retention_days(self) -> int | None:
-        return ((self.topology or {}).get("gateway") or {}).get("capture", {}).get("retention_days")
+        return self.topology.gateway.capture.retention_days if self.topology else None
 
     def store(self) -> CaptureStore:
         return CaptureStore(self.root, self.hid, address_map(self.topology))
@@ -43,15 +47,13 @@ class Captures:
 def locate(hid: str, storage: Path = DEFAULT_STORAGE, capture_dir: Path | None = None,
            topology: Topology | None = None) -> Captures:
     """The captures of `hid`: from an explicit folder, the topology given, or the running honeynet's
-    saved topology (default `<storage>/captures`). Raises CaptureNotFound."""
-    saved = topology.model_dump(mode="json") if topology else _saved(storage / "honeynets" / hid / TOPOLOGY_FILE)
-    if capture_dir is None:
-        configured = ((saved or {}).get("gateway") or {}).get("capture", {}).get("directory")
-        capture_dir = Path(configured) if configured else storage / "captures"
-    root = capture_dir / hid
-    if not root.is_dir():
-        raise CaptureNotFound(hid, str(capture_dir))
-    return Captures(hid, root, saved)
+    saved topology (default `<storage>/captures`). Raises InvalidName, CaptureNotFound."""
+    run = RunDir(storage, hid)
+    topo = topology or run.topology()
+    folder = run.captures(capture_dir, topo)
+    if not folder.root.is_dir():
+        raise CaptureNotFound(hid, str(folder.root.parent))
+    return Captures(folder, topo)
 
 
 def refresh(captures: Captures, store: CaptureStore) -> dict:
@@ -106,10 +108,3 @@ def since_time(text: str, now: datetime | None = None) -> str:
     except ValueError:
         raise BadTimeSpec(text) from None
     return iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
-
-
-def _saved(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

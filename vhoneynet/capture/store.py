@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from fnmatch import fnmatch
-from ipaddress import IPv4Address
 from pathlib import Path
 
 from vhoneynet.capture import guestfile, records
 from vhoneynet.capture.records import Event
 from vhoneynet.naming import GUEST_PATTERN
 from vhoneynet.rundir import SHARE, CaptureFolder
+from vhoneynet.topology.model import Topology
 
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # fullmatch: `$` would let "…\n" in
 ALERTS_FILE = "alerts.jsonl"
@@ -250,11 +250,9 @@ class CaptureStore:
         return self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
 
 
-def address_map(topology: dict | None) -> dict[str, str]:
-    """address -> honeypot name, from a saved topology (JSON dict)."""
-    if not topology:
-        return {}
-    return {str(IPv4Address(h["address"])): h["name"] for h in topology.get("honeypots", [])}
+def address_map(topology: Topology | None) -> dict[str, str]:
+    """address -> honeypot name, from a honeynet's topology."""
+    return {str(h.address): h.name for h in topology.honeypots} if topology else {}
 
 
 def _row(e: Event) -> tuple:
@@ -281,6 +279,6 @@ def _of_honeypot(line: str, key: str, parse: Callable[[str, str, str], Event | N
     return parse(line, key, pot)
 
 
-def open_store(root: Path, hid: str, topology: dict | None = None) -> CaptureStore:
+def open_store(root: Path, hid: str, topology: Topology | None = None) -> CaptureStore:
     """The store of honeynet `hid` under its capture folder `root`."""
     return CaptureStore(root, hid, address_map(topology))

@@ -24,11 +24,10 @@ from vhoneynet.capture import guestfile
 from vhoneynet.capture.records import RecordError, json_object
 from vhoneynet.capture.store import ALERTS_FILE, DAY
 from vhoneynet.errors import CommandFailed
-from vhoneynet.rundir import CaptureFolder
+from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology.model import Alerts, Topology
 
-PID_FILE = "alerts.pid"
-OFFSETS_FILE = "alerts-offsets.json"
+FOLLOWER = "alerts"  # names its pid file, log and offsets in the run folder
 
 
 def alert_files(capture: Path) -> list[str]:
@@ -93,8 +92,9 @@ def deliver(alert: dict, hook: Alerts) -> list[str]:
 def follow(topo: Topology, poll: float = 1.0, until: Callable[[], bool] = lambda: False,
            log: Callable[[str], None] = print) -> None:
     """Deliver every new alert of the honeynet to its hook until `until()` (or a signal)."""
-    capture = topo.capture_dir / topo.id
-    state = topo.run_dir / OFFSETS_FILE
+    capture = CaptureFolder.of(topo).root
+    run = RunDir.of(topo)
+    state = run.offsets_file(FOLLOWER)
     try:
         offsets = json.loads(state.read_text())
     except (OSError, ValueError):
@@ -104,7 +104,7 @@ def follow(topo: Topology, poll: float = 1.0, until: Callable[[], bool] = lambda
         for _, alert in _new_lines(capture, offsets):
             for problem in deliver(alert, hook):
                 log(f"alert {alert.get('kind')!r} of {alert.get('honeypot')!r}: {problem}")
-        if topo.run_dir.exists():
+        if run.path.exists():
             state.write_text(json.dumps(offsets))
         time.sleep(poll)
 
@@ -114,10 +114,10 @@ def start_follower(topo: Topology) -> int | None:
     hook = topo.gateway.data_control.alerts
     if not (hook.command or hook.webhook):
         return None
-    return followers.start(topo.run_dir, PID_FILE, "alerts.log",
+    return followers.start(RunDir.of(topo), FOLLOWER,
                            ["alerts", topo.id, "--follow", "--storage", str(topo.host.storage)])
 
 
-def stop_follower(run_dir: Path) -> None:
-    """Stop the hook follower of the honeynet whose run dir this is, if one runs."""
-    followers.stop(run_dir, PID_FILE, b"alerts")
+def stop_follower(run: RunDir) -> None:
+    """Stop the hook follower of the honeynet whose run folder this is, if one runs."""
+    followers.stop(run, FOLLOWER, b"alerts")

@@ -23,9 +23,9 @@ from vhoneynet.gateway.config import (
     limits_context,
 )
 from vhoneynet.backends import Backends, execute
-from vhoneynet.rundir import TOPOLOGY_FILE
 from vhoneynet.plan import plan
 from vhoneynet.render import render
+from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import DEFAULT_STORAGE, NFT_MAX, Limits, Topology
 
 TABLE = ("bridge", "vhn")
@@ -37,13 +37,7 @@ WINDOWS = ("second", "minute", "hour", "day")
 
 def saved_topology(hid: str, storage: Path = DEFAULT_STORAGE) -> Topology:
     """The topology `up` saved for this honeynet (with the live changes since). Raises HoneynetNotFound."""
-    from vhoneynet.errors import HoneynetNotFound
-
-    path = storage / "honeynets" / hid / TOPOLOGY_FILE
-    try:
-        return Topology.model_validate_json(path.read_text())
-    except OSError:
-        raise HoneynetNotFound(hid) from None
+    return RunDir(storage, hid).saved()
 
 
 def nft(hid: str, b: Backends, argv: list[str], action: str, stdin: bytes | None = None) -> str:
@@ -144,10 +138,10 @@ def _keep(topo: Topology, b: Backends, storage: Path, **changes) -> None:
     ruleset (what it loads again without a reboot). Raises DataControlFailed."""
     dc = topo.gateway.data_control.model_copy(update=changes)
     saved = topo.model_copy(update={"gateway": topo.gateway.model_copy(update={"data_control": dc})})
-    run_dir = storage / "honeynets" / topo.id
-    (run_dir / TOPOLOGY_FILE).write_text(saved.model_dump_json(indent=2))
+    run = RunDir(storage, topo.id)
+    run.save(saved)
     files = config_files(saved, plan(saved))
-    rewrite_vfat(run_dir / "disks" / CONFIG_DISK, CONFIG_LABEL, files)
+    rewrite_vfat(run.disks / CONFIG_DISK, CONFIG_LABEL, files)
     replace = f"cat > {RUNNING_RULESET}.new && mv {RUNNING_RULESET}.new {RUNNING_RULESET}"
     result = execute(topo.id, "gateway", ["/bin/sh", "-c", replace], b, stdin=files["ruleset.nft"].encode(), timeout=30)
     if result.exit_code != 0:

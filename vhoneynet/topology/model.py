@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from vhoneynet import naming
 
 DEFAULT_STORAGE = Path("/var/lib/vhoneynet")
+CAPTURES = "captures"  # the capture folders' default home, under host.storage
 
 Name = Annotated[str, Field(pattern=naming.GUEST_PATTERN, description="lower-case name: letters, digits, '-'")]
 MiB = Annotated[int, Field(ge=128, le=1 << 20, description="memory in MiB")]
@@ -176,6 +177,9 @@ class DataControl(Spec):
 class Capture(Spec):
     pcap: bool = Field(True, description="full packet capture of the gateway bridge")
     directory: Path | None = Field(None, description="default: <host.storage>/captures")
+    group: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+                              description="host group that may read the captures (folders 0750, files 0640); "
+                                          "default: root only")
     retention_days: int = Field(30, ge=1, le=36500, description="days kept (at most 100 years: `date -d` bounds it)")
     rotate_mb: int = Field(100, ge=1, le=1_000_000,
                            description="a pcap file is rotated hourly or at this size, whichever comes first")
@@ -251,11 +255,8 @@ class Topology(Spec):
 
     @property
     def capture_dir(self) -> Path:
-        return self.gateway.capture.directory or self.host.storage / "captures"
-
-    @property
-    def run_dir(self) -> Path:
-        return self.host.storage / "honeynets" / self.id
+        """The folder of every honeynet's capture folder (this one's is rundir.CaptureFolder.of)."""
+        return self.gateway.capture.directory or self.host.storage / CAPTURES
 
     def honeypot(self, name: str) -> Honeypot:
         return next(h for h in self.honeypots if h.name == name)
