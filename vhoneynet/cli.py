@@ -285,8 +285,11 @@ def graph(
     """Draw a topology: gateway, bridges, honeypots, outside hosts, admin network."""
     from vhoneynet import graph as drawing
 
-    if not Path(source).is_file():
-        checked("id")(source)  # not a file: then it must be a honeynet id
+    if not Path(source).is_file():  # then it must be a honeynet id
+        try:
+            naming.checked("id", source)
+        except InvalidName as e:
+            raise typer.BadParameter(f"not a topology file, and {e}", param_hint="'source'") from None
     try:
         topo = _load(Path(source)) if Path(source).is_file() else _saved(source, storage)
         data = drawing.draw(topo, fmt)

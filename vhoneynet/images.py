@@ -28,6 +28,7 @@ from vhoneynet.errors import (
     UnknownRecipe,
 )
 from vhoneynet.imagebuild.rootfs import RootTree
+from vhoneynet.permissions import TRAVERSE, make_folder
 
 # Bump when the builder changes what it puts into an image: every digest changes with it.
 BUILDER_VERSION = "2"
@@ -236,6 +237,10 @@ class ImageStore:
         self.recipes_dir = recipes_dir
         self.debs_cache = debs_cache
 
+    def _make_root(self) -> None:
+        if not self.root.is_dir():  # qemu's user walks through to the base images, under umask 077 too
+            make_folder(self.root, TRAVERSE)
+
     def recipes(self) -> list[Recipe]:
         return [Recipe.load(n, self.recipes_dir) for n in known_recipes(self.recipes_dir)]
 
@@ -272,7 +277,7 @@ class ImageStore:
             from vhoneynet import windows
 
             windows.check_iso(name, iso)
-            self.root.mkdir(parents=True, exist_ok=True)
+            self._make_root()
             with self._lock(name):
                 if not force and (image := self.get(name)) is not None:
                     return image
@@ -285,7 +290,7 @@ class ImageStore:
             parent_tar = parent.disk.parent / "rootfs.tar"
             if not parent_tar.is_file():  # built before anything derived from it
                 parent = self.build(recipe.parent, force=True, progress=progress)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._make_root()
         with self._lock(name):
             if not force and (image := self.get(name)) is not None:
                 return image  # another process built it while we waited

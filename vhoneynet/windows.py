@@ -19,6 +19,7 @@ from pathlib import Path
 from vhoneynet.backend.disks import make_vfat
 from vhoneynet.backend.process import run
 from vhoneynet.errors import ImageBuildFailed, WindowsIsoMissing
+from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.render import render_recipe
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
@@ -118,7 +119,7 @@ def build(recipe, final: Path, digest: str, iso: Path | None, hv, settings: Answ
     iso = check_iso(recipe.name, iso)
     settings = settings or AnswerSettings()
     work = final.with_name(f".build-{final.name}-{os.getpid()}")
-    work.mkdir(parents=True)
+    make_folder(work, TRAVERSE)  # qemu installs into it, under umask 077 too
     started = time.monotonic()
     try:
         disk = work / "disk.qcow2"

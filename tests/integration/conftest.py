@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unique_id
-from vhoneynet.neighbours import saved_topologies
+from vhoneynet.rundir import RunDir, saved_topologies
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
 VHONEYNET = [sys.executable, "-m", "vhoneynet"]
@@ -110,7 +110,7 @@ def leftovers(hid: str) -> dict[str, list[str]]:
         "links": [ln.split("@")[0] for ln in lines("ip", "-o", "-br", "link") if ln.startswith(f"vhn{hid}-")],
         "netns": [n for n in lines("ip", "netns", "list") if n.startswith(f"vhn-{hid}-")],
         "nft": [t for t in lines("nft", "list", "tables") if t == f"vhn_{hid}"],
-        "run_dir": [str(p) for p in [Path("/var/lib/vhoneynet/honeynets") / hid] if p.exists()],
+        "run_dir": [str(p) for p in [RunDir(DEFAULT_STORAGE, hid).path] if p.exists()],
     }
 
 

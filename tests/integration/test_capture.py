@@ -14,6 +14,8 @@ import pytest
 
 from tests.integration import postgres
 from tests.integration.conftest import Honeynet, in_netns, vhn
+from vhoneynet.rundir import RunDir
+from vhoneynet.topology.model import DEFAULT_STORAGE
 
 pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow, pytest.mark.xdist_group("honeynet")]
 WEB, DNS, ATTACKER = "203.0.113.80", "203.0.113.53", "203.0.113.66"
@@ -194,8 +196,7 @@ def test_capture_follower_keeps_the_store_current(honeynet: Honeynet, traffic: d
     from vhoneynet.capture import follower
     from vhoneynet.capture.store import CaptureStore
 
-    run_dir = Path("/var/lib/vhoneynet/honeynets") / honeynet.hid
-    pid = int((run_dir / follower.PID_FILE).read_text())
+    pid = int(RunDir(DEFAULT_STORAGE, honeynet.hid).pid_file(follower.FOLLOWER).read_text())
     assert b"--follow" in Path(f"/proc/{pid}/cmdline").read_bytes()
     marker = f"follower-{time.time_ns()}"
     assert honeynet.exec("web", "logger", "-t", "vhn-test", marker).returncode == 0
