@@ -159,3 +159,22 @@ def test_a_valid_id_still_runs_the_command(storage):
     topology (backends are made, so the fixture's guard fires: that is the proof)."""
     result = run(["status", "--storage", "{storage}", "{}"], OTHER, storage)
     assert isinstance(result.exception, AssertionError) and "reached libvirt" in str(result.exception)
+
+
+NAMES = {"hid", "guest", "guests", "to", "name", "day", "honeypot"}
+
+
+def test_every_argument_that_names_something_is_checked():
+    """A new command that takes an id or a name gets the check too, or this fails."""
+    import typer.main
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, (*path, name))
+            else:
+                yield " ".join((*path, name)), command
+
+    unchecked = [f"{where} {p.name}" for where, command in commands(typer.main.get_command(cli.app))
+                 for p in command.params if p.name in NAMES and p.callback is None]
+    assert unchecked == []
