@@ -29,7 +29,6 @@ out = Console()
 err = Console(stderr=True)
 
 
-
 def checked(kind: str):
     """A typer callback that refuses a `kind` of name (naming.RULES) before the command runs:
     exit code 2, the message naming the argument, nothing done. Lists are checked item by item."""
@@ -100,7 +99,7 @@ def _saved(hid: str, storage: Path):
     """The saved topology of honeynet `hid`. Raises InvalidName, HoneynetNotFound."""
     from vhoneynet.rundir import RunDir
 
-    return RunDir(storage, naming.checked("id", hid)).saved()
+    return RunDir(storage, hid).saved()
 
 
 def _backends(uri: str = "qemu:///system"):
