@@ -129,3 +129,15 @@ def test_the_cli_writes_private_files(tmp_path: Path, loose_umask):
     subprocess.run([*vhn, "schema", "-o", str(tmp_path / "schema.json")], check=True, capture_output=True)
     assert mode(capture / HID / "events.sqlite") == 0o600
     assert mode(tmp_path / "schema.json") == 0o600
+
+
+def test_up_refuses_an_unknown_capture_group_before_making_anything(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from vhoneynet import lifecycle
+
+    t = topo(tmp_path, "gateway: {capture: {group: vhn-no-such-group}}\n")
+    hv = SimpleNamespace(honeynet_domains=lambda hid: ([], []))  # nothing of this id runs yet
+    with pytest.raises(CaptureGroupUnknown, match="gateway.capture.group"):
+        lifecycle.up(t, SimpleNamespace(hv=hv))  # type: ignore[arg-type]
+    assert not RunDir.of(t).path.exists() and not CaptureFolder.of(t).root.exists()
