@@ -17,6 +17,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--regen-golden", action="store_true", help="rewrite golden files from current output")
 
 
+@pytest.fixture(autouse=True)
+def keep_umask():
+    """The CLI sets umask 077 for its process; a test running it in this one (typer's CliRunner)
+    must not leave it for the tests after it."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield
+    os.umask(old)
+
+
 @pytest.fixture
 def golden(request: pytest.FixtureRequest):
     """golden(name, text): compare with tests/data/golden/<name>; --regen-golden rewrites it."""

@@ -9,7 +9,6 @@ which holds another honeynet, is left exactly as it was.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -62,15 +61,6 @@ COMMANDS = {
 }
 CASES = [(kind, argv, value) for kind, commands in COMMANDS.items() for argv in commands for value in HOSTILE
          if not (kind == "checkpoint" and value == "") or argv[0] == "reset"]
-
-
-@pytest.fixture(autouse=True)
-def keep_umask():
-    """The CLI sets umask 077 for its process; CliRunner runs it in this one."""
-    old = os.umask(0o022)
-    os.umask(old)
-    yield
-    os.umask(old)
 
 
 @pytest.fixture

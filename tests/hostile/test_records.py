@@ -55,6 +55,12 @@ HOSTILE_EVE = [
 ]
 
 
+@pytest.fixture
+def capture(tmp_path: Path) -> Path:
+    """The capture folder of honeynet HID (a CaptureFolder must be named by a honeynet id)."""
+    return tmp_path / HID
+
+
 def _share(root: Path) -> Path:
     day = CaptureFolder(root).share / DAY
     for sub in ("ids", "syslog", "audit", "firewall"):
@@ -68,11 +74,11 @@ def _cursor(store: CaptureStore, rel: str) -> int:
 
 
 @pytest.mark.parametrize("bad", HOSTILE_EVE, ids=range(len(HOSTILE_EVE)))
-def test_a_hostile_eve_line_is_passed_and_later_records_arrive(tmp_path: Path, bad: str):
-    day = _share(tmp_path)
+def test_a_hostile_eve_line_is_passed_and_later_records_arrive(capture: Path, bad: str):
+    day = _share(capture)
     path = day / "ids" / "eve.json"
     path.write_text(f"{GOOD_EVE}\n{bad}\n")
-    with CaptureStore(tmp_path, HID) as store:
+    with CaptureStore(capture, HID) as store:
         store.ingest()
         with path.open("a") as f:
             f.write(GOOD_EVE.replace("good.example", "later.example") + "\n")
@@ -85,22 +91,22 @@ def test_a_hostile_eve_line_is_passed_and_later_records_arrive(tmp_path: Path, b
         json.dumps(store.query())  # every stored event is JSON the shipper can send
 
 
-def test_carriage_return_inside_a_line_stays_in_its_record(tmp_path: Path):
-    day = _share(tmp_path)
+def test_carriage_return_inside_a_line_stays_in_its_record(capture: Path):
+    day = _share(capture)
     (day / "syslog" / "web.log").write_text(f"{SYSLOG}\rforged: line\x0bmore\u2028still\n{SYSLOG}\n")
-    with CaptureStore(tmp_path, HID) as store:
+    with CaptureStore(capture, HID) as store:
         store.ingest()
         events = store.query()
     assert [e["type"] for e in events] == ["syslog", "syslog"]
     assert events[0]["summary"] == "vhn-test: hello\rforged: line\x0bmore\u2028still"
 
 
-def test_huge_line_without_newline_then_good_records(tmp_path: Path):
-    day = _share(tmp_path)
+def test_huge_line_without_newline_then_good_records(capture: Path):
+    day = _share(capture)
     path = day / "ids" / "eve.json"
     with path.open("wb") as f:
         f.write(b"{" + b"x" * (65 << 20))  # 65 MiB and no end of line
-    with CaptureStore(tmp_path, HID, file_budget=16 << 20) as store:
+    with CaptureStore(capture, HID, file_budget=16 << 20) as store:
         for _ in range(5):  # the gateway is still writing it: a pass reads a bounded part, then stops
             store.ingest()
         with path.open("ab") as f:
@@ -115,10 +121,10 @@ def test_huge_line_without_newline_then_good_records(tmp_path: Path):
         assert len(unparsed["summary"]) <= 500 and "longer than" in unparsed["data"]["error"]
 
 
-def test_many_lines_are_ingested_over_bounded_passes(tmp_path: Path):
-    day = _share(tmp_path)
+def test_many_lines_are_ingested_over_bounded_passes(capture: Path):
+    day = _share(capture)
     (day / "syslog" / "web.log").write_text("".join(SYSLOG.replace("hello", f"n{i}") + "\n" for i in range(5000)))
-    with CaptureStore(tmp_path, HID, max_line=4096, file_budget=64 << 10) as store:
+    with CaptureStore(capture, HID, max_line=4096, file_budget=64 << 10) as store:
         first = store.ingest()
         assert 0 < first < 5000  # one pass is bounded
         while store.ingest():
@@ -126,32 +132,32 @@ def test_many_lines_are_ingested_over_bounded_passes(tmp_path: Path):
         assert store.counts() == {"syslog": 5000}
 
 
-def test_keystrokes_and_commands_only_from_the_audit_file(tmp_path: Path):
-    day = _share(tmp_path)
+def test_keystrokes_and_commands_only_from_the_audit_file(capture: Path):
+    day = _share(capture)
     (day / "syslog" / "web.log").write_text(f"{TTY}\n{EXECVE}\n")  # what `logger` lets any user write
     (day / "audit" / "web.log").write_text(f"{TTY}\n{EXECVE}\n")
-    with CaptureStore(tmp_path, HID) as store:
+    with CaptureStore(capture, HID) as store:
         store.ingest()
         by_file = {(e["key"].split(":")[0], e["type"]) for e in store.query()}
     assert by_file == {(f"gateway/{DAY}/syslog/web.log", "syslog"), (f"gateway/{DAY}/audit/web.log", "keystrokes"),
                        (f"gateway/{DAY}/audit/web.log", "command")}
 
 
-def test_file_names_that_are_not_honeypot_names_are_not_read(tmp_path: Path):
-    day = _share(tmp_path)
+def test_file_names_that_are_not_honeypot_names_are_not_read(capture: Path):
+    day = _share(capture)
     (day / "syslog" / "\x1b]0;x\x07.log").write_text(f"{SYSLOG}\n")
     (day / "syslog" / "dns.log").write_text(f"{SYSLOG}\n")
-    with CaptureStore(tmp_path, HID) as store:
+    with CaptureStore(capture, HID) as store:
         store.ingest()
         assert [e["honeypot"] for e in store.query()] == ["dns"]
 
 
-def test_hostile_alert_lines_are_skipped(tmp_path: Path):
+def test_hostile_alert_lines_are_skipped(capture: Path):
     from vhoneynet.gateway import alerts
 
-    day = _share(tmp_path)
+    day = _share(capture)
     (day / "alerts.jsonl").write_text("[" * 100_000 + "\n[1]\n\"x\"\n" + '{"kind": "limit"}\n')
-    assert alerts.read_all(tmp_path) == [{"kind": "limit"}]
+    assert alerts.read_all(capture) == [{"kind": "limit"}]
 
 
 # --- hypothesis -----------------------------------------------------------------
@@ -242,7 +248,7 @@ RAW_LINES = st.lists(st.binary(max_size=120) | (EVE_RECORDS.map(json.dumps) | AU
 @given(FILES, RAW_LINES, st.binary(max_size=30))
 def test_fuzz_ingestion_never_raises_and_the_cursor_passes_every_line(file, lines, tail):
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / HID
         day = _share(root)
         path = day / file[0] / file[1] if file[0] else day / file[1]
         body = b"".join(line.replace(b"\n", b" ") + b"\n" for line in lines)

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from tests.conftest import unique_id
 from vhoneynet import cli
-from vhoneynet.rundir import CaptureFolder
+from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.terminal import markup, safe
 from vhoneynet.topology import loads
 
@@ -92,9 +92,8 @@ def honeynet(tmp_path: Path) -> tuple[str, Path]:
     topo = loads(f"id: {hid}\nhost: {{storage: {tmp_path}}}\n"
                  "honeypots:\n  - {name: web, image: linux-web, address: 203.0.113.80}\n",
                  known_images={"honeywall", "linux-web"})
-    topo.run_dir.mkdir(parents=True)
-    (topo.run_dir / "topology.json").write_text(topo.model_dump_json())
-    _hostile_capture(topo.capture_dir / hid)
+    RunDir.of(topo).save(topo)
+    _hostile_capture(CaptureFolder.of(topo).root)
     return hid, tmp_path
 
 
