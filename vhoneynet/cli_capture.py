@@ -135,14 +135,17 @@ def collector_serve(
     dsn: DsnOpt,
     listen: Annotated[str, typer.Option("--listen", help="address:port")] = "127.0.0.1:8443",
     state: Annotated[Path, typer.Option("--state", help="folder of the TLS certificate and key")] = DEFAULT_STORAGE / "collector",
+    max_connections: Annotated[int, typer.Option("--max-connections", min=1, max=65536, help="clients connected at once; more are closed at once")] = 512,
+    pool: Annotated[int, typer.Option("--pool", min=1, max=256, help="database connections (and worker threads)")] = 8,
 ) -> None:
     """Serve the collector over HTTPS (self-signed certificate made at first start) until interrupted."""
-    from vhoneynet.collect.server import serve
+    from vhoneynet.collect.server import Limits, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     host, _, port = listen.rpartition(":")
+    limits = Limits(connections=max_connections, database=pool)
     try:
-        serve(dsn, host, int(port), state,
+        serve(dsn, host, int(port), state, limits=limits,
               ready=lambda s: err.print(markup("collector listening on https://{} (certificate {})", listen, state / "cert.pem")))
     except VhoneynetError as e:
         raise _fail(e) from None
@@ -157,9 +160,11 @@ def collector_token(hid: IdArg, dsn: DsnOpt, as_json: JsonOpt = False) -> None:
 
     try:
         db = CollectorDatabase(dsn)
-        db.create_schema()
-        token = db.add_honeynet(hid)
-        db.close()
+        try:
+            db.create_schema()
+            token = db.add_honeynet(hid)
+        finally:
+            db.close()
     except VhoneynetError as e:
         raise _fail(e) from None
     _print_json({"id": hid, "token": token}) if as_json else out.print(text(token), highlight=False)

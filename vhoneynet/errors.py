@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 
+from vhoneynet.collect.dsn import redact
+
 
 class VhoneynetError(Exception):
     """Base of every error the CLI reports without a traceback."""
@@ -208,8 +210,17 @@ class CollectorRefused(VhoneynetError):
 
 
 class CollectorDatabaseError(VhoneynetError):
+    """The collector's database failed; the DSN's password is masked in the DSN and in the detail."""
+
     def __init__(self, dsn: str, detail: str):
-        super().__init__(f"collector database {dsn!r}: {detail}")
+        super().__init__(f"collector database {redact(dsn, dsn)!r}: {redact(detail, dsn)}")
+
+
+class CollectorBadAnswer(VhoneynetError):
+    """The collector answered something the shipper cannot act on (events stay spooled)."""
+
+    def __init__(self, url: str, detail: str):
+        super().__init__(f"collector {url} gave an answer that cannot be used: {detail}")
 
 
 class WindowsIsoMissing(VhoneynetError):

@@ -32,7 +32,7 @@ from vhoneynet.permissions import (
     make_file,
     make_folder,
 )
-from vhoneynet.topology.model import CAPTURES, DEFAULT_STORAGE, Topology
+from vhoneynet.topology.model import CAPTURES, DEFAULT_STORAGE, REVEAL_SECRETS, Topology
 
 HONEYNETS = "honeynets"
 TOPOLOGY_FILE = "topology.json"
@@ -177,7 +177,7 @@ class RunDir:
         work = self.topology_file.with_name(f".{TOPOLOGY_FILE}.{os.getpid()}")
         work.unlink(missing_ok=True)
         make_file(work, 0o600)
-        work.write_text(topo.model_dump_json(indent=2))
+        work.write_text(topo.model_dump_json(indent=2, context=REVEAL_SECRETS))
         work.replace(self.topology_file)
 
     def remove(self) -> bool:

@@ -98,7 +98,7 @@ def stored(dsn: str, hid: str) -> list[tuple[int, str]]:
         return conn.execute("SELECT seq, summary FROM vhn_events WHERE honeynet = %s ORDER BY seq", (hid,)).fetchall()
 
 
-def test_wrong_token_is_refused_and_logged(collector: Collector, dsn: str, tmp_path: Path):
+def test_wrong_token_is_refused_and_counted(collector: Collector, dsn: str, tmp_path: Path):
     hid = unique_id()
     collector.token(hid)
     with honeynet_store(tmp_path, hid) as store:
@@ -108,10 +108,10 @@ def test_wrong_token_is_refused_and_logged(collector: Collector, dsn: str, tmp_p
             ship(store, collector.collect(hid, token="x" * 32))
         assert store.shipped(collector.url) == 0  # still spooled
         assert ship(store, collector.collect(hid)) == 3
+    assert "refused" in collector.stop()  # refusals are counted in memory, stored at intervals and at stop
     with psycopg.connect(dsn) as conn:
-        refused = conn.execute("SELECT reason FROM vhn_refused WHERE honeynet = %s", (hid,)).fetchall()
-    assert refused == [("wrong credentials",)]
-    assert "refused" in collector.stop()
+        refused = conn.execute("SELECT reason, count FROM vhn_refused WHERE honeynet = %s", (hid,)).fetchall()
+    assert refused == [("wrong credentials", 1)]
 
 
 def test_two_honeynets_are_kept_apart(collector: Collector, dsn: str, tmp_path: Path):

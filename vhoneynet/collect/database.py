@@ -2,16 +2,26 @@
 
 Events keep the honeynet's own key, so a batch delivered twice is stored once
 (`ON CONFLICT DO NOTHING`), and its `seq`, so a honeynet's events read back in order.
+Connections come from a bounded pool (psycopg_pool): at most `size` at once, however many
+clients are connected; a caller waits at most `wait` seconds for one. Refused attempts are
+stored as counts (one row per peer, honeynet and reason per interval), never one row each.
+Every error names the DSN with its password masked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from vhoneynet.collect.dsn import redact
 from vhoneynet.errors import CollectorDatabaseError
 
 SCHEMA = """
@@ -29,57 +39,100 @@ CREATE INDEX IF NOT EXISTS vhn_events_type ON vhn_events (honeynet, type, time);
 CREATE TABLE IF NOT EXISTS vhn_refused (
     at TIMESTAMPTZ NOT NULL DEFAULT now(), peer TEXT NOT NULL, honeynet TEXT, reason TEXT NOT NULL
 );
+ALTER TABLE vhn_refused ADD COLUMN IF NOT EXISTS count INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE vhn_refused ADD COLUMN IF NOT EXISTS first_at TIMESTAMPTZ;
 """
 _COLUMNS = ("key", "seq", "time", "type", "summary", "src", "sport", "dst", "dport", "proto", "honeypot", "data")
 
 
 class CollectorDatabase:
-    """One connection to the collector's database (`dsn`: a libpq connection string)."""
+    """A bounded pool of connections to the collector's database (`dsn`: a libpq connection string
+    or URL). Raises CollectorDatabaseError when the database cannot be reached within `wait`."""
 
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, size: int = 1, wait: float = 10):
         self.dsn = dsn
-        try:
-            self.conn = psycopg.connect(dsn, autocommit=True)
+        try:  # one plain connection first: its error says why (the pool's says only "timeout")
+            conninfo_to_dict(dsn)
+            psycopg.connect(dsn, connect_timeout=max(2, int(wait))).close()
         except psycopg.Error as e:
             raise CollectorDatabaseError(dsn, str(e).strip()) from None
+        logging.getLogger("psycopg.pool").addFilter(_Redacting(dsn))  # the pool logs failed reconnects
+        self.pool = ConnectionPool(dsn, min_size=1, max_size=size, timeout=wait, open=False,
+                                   kwargs={"autocommit": True}, name="vhn-collector")
+        try:
+            self.pool.open(wait=True, timeout=wait)
+        except (PoolTimeout, psycopg.Error) as e:
+            self.pool.close()
+            raise CollectorDatabaseError(dsn, f"cannot connect within {wait:g}s: {str(e).strip()}") from None
 
     def close(self) -> None:
-        self.conn.close()
+        self.pool.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A connection from the pool; any database failure becomes CollectorDatabaseError."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (PoolTimeout, psycopg.Error) as e:
+            raise CollectorDatabaseError(self.dsn, str(e).strip() or type(e).__name__) from None
 
     def create_schema(self) -> None:
         """Create the tables if they are missing (idempotent)."""
-        self.conn.execute(SCHEMA)
+        with self.connection() as conn:
+            conn.execute(SCHEMA)
 
     def add_honeynet(self, hid: str, token: str | None = None) -> str:
         """Register (or re-key) honeynet `hid`; returns its token (only its SHA-256 is stored)."""
         token = token or secrets.token_urlsafe(32)
-        self.conn.execute(
-            "INSERT INTO vhn_honeynets (id, token_sha256) VALUES (%s, %s) "
-            "ON CONFLICT (id) DO UPDATE SET token_sha256 = EXCLUDED.token_sha256", (hid, _digest(token)))
+        with self.connection() as conn:
+            conn.execute(
+                "INSERT INTO vhn_honeynets (id, token_sha256) VALUES (%s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET token_sha256 = EXCLUDED.token_sha256", (hid, _digest(token)))
         return token
 
     def authorized(self, hid: str, token: str) -> bool:
-        row = self.conn.execute("SELECT token_sha256 FROM vhn_honeynets WHERE id = %s", (hid,)).fetchone()
+        """Whether `token` is honeynet `hid`'s (compared in constant time)."""
+        with self.connection() as conn:
+            row = conn.execute("SELECT token_sha256 FROM vhn_honeynets WHERE id = %s", (hid,)).fetchone()
         return row is not None and secrets.compare_digest(row[0], _digest(token))
 
-    def refuse(self, peer: str, hid: str | None, reason: str) -> None:
-        self.conn.execute("INSERT INTO vhn_refused (peer, honeynet, reason) VALUES (%s, %s, %s)", (peer, hid, reason))
+    def record_refusals(self, rows: list[tuple[str, str | None, str, int, object]]) -> None:
+        """Store aggregated refusals: (peer, honeynet, reason, count, first time) each."""
+        if not rows:
+            return
+        with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany("INSERT INTO vhn_refused (peer, honeynet, reason, count, first_at) "
+                            "VALUES (%s, %s, %s, %s, %s)", rows)
 
     def insert(self, hid: str, events: list[dict]) -> int:
-        """Store a batch of one honeynet's events in one transaction; returns how many were new."""
+        """Store a batch of one honeynet's checked events in one transaction; returns how many were new."""
         placeholders = ", ".join(["%s"] * (len(_COLUMNS) + 1))
         sql = (f"INSERT INTO vhn_events (honeynet, {', '.join(_COLUMNS)}) VALUES ({placeholders}) "
                "ON CONFLICT (honeynet, key) DO NOTHING")
         rows = [(hid, *(json.dumps(e.get(c) or {}) if c == "data" else e.get(c) for c in _COLUMNS)) for e in events]
-        with self.conn.transaction(), self.conn.cursor() as cur:
+        if not rows:
+            return 0
+        with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.executemany(sql, rows, returning=False)
             new = cur.rowcount
         return max(new, 0)
 
     def counts(self, hid: str) -> dict[str, int]:
         """Events of one honeynet per type."""
-        rows = self.conn.execute("SELECT type, COUNT(*) FROM vhn_events WHERE honeynet = %s GROUP BY type", (hid,))
-        return {t: n for t, n in rows}
+        with self.connection() as conn:
+            rows = conn.execute("SELECT type, COUNT(*) FROM vhn_events WHERE honeynet = %s GROUP BY type", (hid,))
+            return {t: n for t, n in rows}
+
+
+class _Redacting(logging.Filter):
+    def __init__(self, dsn: str):
+        super().__init__()
+        self.dsn = dsn
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage(), self.dsn), None
+        return True
 
 
 def _digest(token: str) -> str:

@@ -4,6 +4,9 @@ channel per event type (`vhoneynet.<type>`), so the data fits existing honeypot 
 The wire protocol is small (info, auth, publish; a 5-byte header each), so it is spoken here
 with the standard library. hpfeeds has no acknowledgement: a batch counts as delivered once
 the broker accepted the connection and did not answer with an error before closing it.
+A broker cannot say which record it disliked, so each event is checked here as the collector
+checks it (collect.wire), and one that fails, or exceeds the broker's message size, is
+quarantined (collect.quarantine) instead of stopping publication for good.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import socket
 import struct
 
 from vhoneynet.capture.store import CaptureStore
+from vhoneynet.collect import wire
+from vhoneynet.collect.quarantine import quarantine
 from vhoneynet.errors import CollectorRefused, CollectorUnavailable
 from vhoneynet.topology.model import Hpfeeds
 
 OP_ERROR, OP_INFO, OP_AUTH, OP_PUBLISH = 0, 1, 2, 3
 BATCH = 500
+MAX_MESSAGE = 1 << 20  # hpfeeds brokers refuse larger messages
 
 
 def channel(event_type: str) -> str:
@@ -39,8 +45,9 @@ def publish(store: CaptureStore, feed: Hpfeeds, batch: int = BATCH, timeout: flo
             try:
                 _authenticate(sock, feed)
                 for event in events:
-                    payload = json.dumps({"honeynet": store.hid, **event}, default=str).encode()
-                    sock.sendall(_message(OP_PUBLISH, _str(feed.ident) + _str(channel(event["type"])) + payload))
+                    payload = _payload(store, target, event)
+                    if payload is not None:
+                        sock.sendall(_message(OP_PUBLISH, _str(feed.ident) + _str(channel(event["type"])) + payload))
                 sock.shutdown(socket.SHUT_WR)
             except OSError as e:
                 _expect_no_error(sock, target)  # a refusal (bad secret, channel) explains the broken pipe
@@ -51,13 +58,25 @@ def publish(store: CaptureStore, feed: Hpfeeds, batch: int = BATCH, timeout: flo
     return sent
 
 
+def _payload(store: CaptureStore, target: str, event: dict) -> bytes | None:
+    """The message body of one event, or None when it was quarantined instead."""
+    problem = wire.check_event(event)
+    if problem is None:
+        payload = json.dumps({"honeynet": store.hid, **event}, allow_nan=False).encode()
+        if len(payload) <= MAX_MESSAGE - 600:  # room for the header, ident and channel
+            return payload
+        problem = ("", f"larger than the broker's {MAX_MESSAGE} bytes")
+    quarantine(store, target, event, *problem)
+    return None
+
+
 def _authenticate(sock: socket.socket, feed: Hpfeeds) -> None:
     opcode, body = _read(sock)
     if opcode != OP_INFO:
         raise OSError(f"broker sent opcode {opcode} instead of its info")
     name_len = body[0]
     rand = body[1 + name_len:1 + name_len + 4]
-    digest = hashlib.sha1(rand + feed.secret.encode()).digest()
+    digest = hashlib.sha1(rand + feed.secret.get_secret_value().encode()).digest()
     sock.sendall(_message(OP_AUTH, _str(feed.ident) + digest))
 
 

@@ -13,7 +13,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, SerializationInfo
 
 from vhoneynet import naming
 
@@ -27,6 +27,18 @@ VCpus = Annotated[int, Field(ge=1, le=64)]
 # every count or rate the gateway's ruleset carries stays below it.
 NFT_MAX = (1 << 32) - 1
 Count = Annotated[int, Field(ge=0, le=NFT_MAX, description=f"new connections per window, 0 to {NFT_MAX}")]
+
+# The one dump that may hold secrets in clear: the run folder's saved topology (host-only, 0600),
+# which `events --follow` and the capture follower read back to ship.
+REVEAL_SECRETS = {"reveal_secrets": True}
+
+
+def _secret_json(value: SecretStr, info: SerializationInfo) -> str:
+    # masked in every JSON dump unless the caller asked for REVEAL_SECRETS
+    return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else str(value)
+
+
+Secret = Annotated[SecretStr, PlainSerializer(_secret_json, when_used="json")]
 
 
 class Spec(BaseModel):
@@ -191,14 +203,15 @@ class Hpfeeds(Spec):
     host: str
     port: int = Field(10000, ge=1, le=65535)
     ident: str = Field(min_length=1, max_length=255)
-    secret: str = Field(min_length=1)
+    secret: Secret = Field(min_length=1, description="the ident's secret (never printed; saved only in the run folder)")
 
 
 class Collect(Spec):
     """A central collector (`vhoneynet collector serve`) this honeynet ships its events to."""
 
     url: str = Field(pattern=r"^https://", description="collector URL, e.g. https://collector.example:8443")
-    token: str = Field(min_length=16, description="this honeynet's credential, from `vhoneynet collector token`")
+    token: Secret = Field(min_length=16, description="this honeynet's credential, from `vhoneynet collector token` "
+                          "(never printed; saved only in the run folder)")
     ca: Path | None = Field(None, description="CA or self-signed certificate of the collector (default: system CAs)")
     hpfeeds: Hpfeeds | None = Field(None, description="also publish every event to this hpfeeds broker")
 
