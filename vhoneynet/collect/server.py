@@ -98,7 +98,7 @@ class CollectorServer:
     """The collector on `address` until `stop()`; `port` is known once `start()` returned."""
 
     def __init__(self, address: tuple[str, int], dsn: str, cert: Path, key: Path, limits: Limits = Limits()):
-        self.address, self.limits = address, limits
+        self.address, self.limits, self.cert = address, limits, cert
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self.context.load_cert_chain(cert, key)
