@@ -1,13 +1,14 @@
 """Events per second the collector stores while hostile clients are connected, against none.
 
     sudo .venv/bin/python benchmarks/collector.py [--honeynets 4] [--events 5000] [--hostile 0,16,64]
-                                                   [--old-ref main] [--output benchmarks/results/collector-<time>.json]
+                       [--repeat 3] [--old-ref main] [--output benchmarks/results/collector-<time>.json]
 
 One private PostgreSQL server, one collector (the real server, default limits, in a thread of
 this process). For each N in --hostile, N hostile clients (half idle TCP connections that never
 send a TLS hello, half slowloris clients trickling a request head) press the collector while
 --honeynets local stores of --events synthetic syslog events each are shipped by the real
-shipper in parallel; events/s stored is compared with N = 0 of the same run (ratio). With
+shipper in parallel; events/s stored is compared with N = 0 of the same run (ratio of the
+medians over --repeat interleaved rounds). With
 --old-ref, the collector of that git revision (before the hostile-client work) gets the same
 load with no hostile client and with one idle client, for comparison. Prints and writes JSON.
 Needs root (the PostgreSQL server runs as user postgres).
@@ -20,6 +21,7 @@ import importlib.util
 import json
 import os
 import socket
+import statistics
 import ssl
 import subprocess
 import sys
@@ -123,7 +125,7 @@ def ship_all(roots: dict[str, Path], collects: dict[str, Collect], deadline: flo
 
 
 def fresh_stores(work: Path, tag: str, honeynets: int, events: int) -> dict[str, Path]:
-    return {f"b{tag}{i}"[:8]: make_store(work / tag, f"b{tag}{i}"[:8], events) for i in range(honeynets)}
+    return {f"b{tag}{i}": make_store(work / tag, f"b{tag}{i}", events) for i in range(honeynets)}
 
 
 def register(dsn: str, hids, url: str, cert: Path) -> dict[str, Collect]:
@@ -169,6 +171,7 @@ def main() -> None:
     parser.add_argument("--honeynets", type=int, default=4)
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--hostile", default="0,16,64")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds over --hostile; the summary takes medians")
     parser.add_argument("--old-ref", default=None, help="also measure this revision's collector (e.g. main)")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
@@ -180,19 +183,20 @@ def main() -> None:
         work = Path(tmp)
         with background(dsn, work / "collector") as server:
             url = f"https://127.0.0.1:{server.port}"
-            for n in counts:
-                roots = fresh_stores(work, f"n{n}x", args.honeynets, args.events)
-                collects = register(dsn, roots, url, server.cert)
-                with hostile(server.port, n):
-                    sent, seconds = ship_all(roots, collects, deadline=300)
-                result["runs"].append({"server": "this tree", "hostile": n, "delivered": sent,
-                                       "stored": stored(dsn, roots), "seconds": round(seconds, 2),
-                                       "events_per_second": round(sent / seconds)})
-                print(json.dumps(result["runs"][-1]), flush=True)
+            for round_ in range(args.repeat):  # interleaved, so a change in the host's load hits every N alike
+                for n in counts:
+                    roots = fresh_stores(work, f"r{round_}n{n}", args.honeynets, args.events)
+                    collects = register(dsn, roots, url, server.cert)
+                    with hostile(server.port, n):
+                        sent, seconds = ship_all(roots, collects, deadline=300)
+                    result["runs"].append({"server": "this tree", "round": round_, "hostile": n, "delivered": sent,
+                                           "stored": stored(dsn, roots), "seconds": round(seconds, 2),
+                                           "events_per_second": round(sent / seconds)})
+                    print(json.dumps(result["runs"][-1]), flush=True)
         if args.old_ref:
             with old_collector(args.old_ref, dsn, work / "old") as (port, cert):
                 for n in (0, 1):
-                    roots = fresh_stores(work, f"o{n}x", args.honeynets, args.events)
+                    roots = fresh_stores(work, f"old{n}", args.honeynets, args.events)
                     collects = register(dsn, roots, f"https://127.0.0.1:{port}", cert)
                     with ExitStack() as stack:
                         if n:
@@ -202,9 +206,13 @@ def main() -> None:
                                            "stored": stored(dsn, roots), "seconds": round(seconds, 2),
                                            "events_per_second": round(sent / seconds)})
                     print(json.dumps(result["runs"][-1]), flush=True)
-    for run in result["runs"]:
-        base = next(r for r in result["runs"] if r["server"] == run["server"] and r["hostile"] == 0)
-        run["ratio_to_none"] = round(run["events_per_second"] / base["events_per_second"], 3)
+    result["summary"] = []
+    for server in dict.fromkeys(r["server"] for r in result["runs"]):
+        medians = {n: statistics.median(r["events_per_second"] for r in result["runs"]
+                                        if r["server"] == server and r["hostile"] == n)
+                   for n in dict.fromkeys(r["hostile"] for r in result["runs"] if r["server"] == server)}
+        result["summary"] += [{"server": server, "hostile": n, "median_events_per_second": round(eps),
+                               "ratio_to_none": round(eps / medians[0], 3)} for n, eps in medians.items()]
     output = args.output or ROOT / "benchmarks" / "results" / f"collector-{datetime.now(UTC):%Y%m%dT%H%M}.json"
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -62,13 +62,17 @@ def events(
             result = session.refresh(captures, store)
             if result["ship_error"]:
                 _warn(result["ship_error"])
+            if result.get("newly_quarantined"):
+                _note_quarantined(result["newly_quarantined"])
             if counts:
-                return _print_json(store.counts()) if as_json else _show_counts(store.counts())
+                return _print_json(store.counts()) if as_json else _show_counts(store.counts(), result.get("quarantined"))
             for event in [] if quiet else store.query(**filters, limit=limit):
                 _show_event(event, as_json)
             for event in session.follow(captures, store, **filters) if follow else []:
                 if "warning" in event:
                     _warn(event["warning"])
+                elif "quarantined" in event:
+                    _note_quarantined(event["quarantined"])
                 elif not quiet:
                     _show_event(event, as_json)
     except VhoneynetError as e:
@@ -93,9 +97,16 @@ def _show_event(event: dict, as_json: bool) -> None:
     sys.stdout.flush()
 
 
-def _show_counts(counts: dict[str, int]) -> None:
+def _note_quarantined(count: int) -> None:
+    err.print(text(f"warning: {count} events refused by the collector or broker were quarantined in the local store "
+                   "(table `quarantine` of events.sqlite: field and reason of each); delivery goes on"), highlight=False)
+
+
+def _show_counts(counts: dict[str, int], quarantined: int | None = None) -> None:
     for kind, n in counts.items():
         out.print(text(f"{kind:<12} {n}"), highlight=False)
+    if quarantined:
+        out.print(text(f"{'(quarantined, not delivered)':<12} {quarantined}"), highlight=False)
 
 
 @app.command()

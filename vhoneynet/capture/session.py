@@ -65,9 +65,10 @@ def refresh(captures: Captures, store: CaptureStore) -> dict:
     result["ingested"] = store.ingest()
     collect = captures.collect
     if collect is not None:
-        from vhoneynet.collect import hpfeeds, shipper
+        from vhoneynet.collect import hpfeeds, quarantine, shipper
 
         errors = []
+        before = quarantine.count(store)
         try:
             result["shipped"] = shipper.ship(store, collect)
         except VhoneynetError as e:
@@ -78,6 +79,8 @@ def refresh(captures: Captures, store: CaptureStore) -> dict:
             except VhoneynetError as e:
                 errors.append(str(e))
         result["ship_error"] = "; ".join(errors) or None
+        result["quarantined"] = quarantine.count(store)
+        result["newly_quarantined"] = result["quarantined"] - before
     return result
 
 
@@ -91,6 +94,8 @@ def follow(captures: Captures, store: CaptureStore, interval: float = 1.0, **fil
         last = newest
         if result["ship_error"]:
             yield {"warning": result["ship_error"]}
+        if result.get("newly_quarantined"):
+            yield {"quarantined": result["newly_quarantined"]}
         time.sleep(interval)
 
 
