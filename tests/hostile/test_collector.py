@@ -27,13 +27,13 @@ from vhoneynet.collect.database import CollectorDatabase
 from vhoneynet.collect.server import Limits, background
 from vhoneynet.collect.shipper import ship
 from vhoneynet.errors import CollectorUnavailable
-from vhoneynet.topology.model import REVEAL_SECRETS, Collect
+from vhoneynet.topology.model import Collect, Topology
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(not postgres.available(), reason="needs root and PostgreSQL")]
 DAY = "2026-11-29"
 # short deadlines keep the tests short; each assertion below stays well inside them
 LIMITS = Limits(handshake=3, head=2, idle=3, body=4, max_body=1 << 20, refusal_interval=3600)
-PROMPT = 1.0  # an answer that must come "at once"
+PROMPT = 2.0  # an answer that must come "at once": well inside the body deadline (4 s) a server waiting for it would use
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_idle_tcp_clients_do_not_stall_a_shipper(collector, dsn: str, tmp_path: 
         started = time.monotonic()
         assert ship(store, collect, timeout=10) == 50
         took = time.monotonic() - started
-    assert took < LIMITS.handshake / 2, f"shipping took {took:.1f}s behind idle clients"
+    assert took < LIMITS.handshake, f"shipping took {took:.1f}s behind idle clients"
     assert len(stored(dsn, hid)) == 50
 
 
@@ -231,7 +231,7 @@ def test_shipper_quarantines_rejected_records_and_moves_on(collector, dsn: str, 
         with (store.root / DAY / "syslog" / "web.log").open("a") as f:
             f.write("2026-11-29T03:00:00.000000+00:00 203.0.113.80 web app: later\n")
         store.ingest()
-        captures = session.Captures(hid, store.root, {"collect": collect.model_dump(mode="json", context=REVEAL_SECRETS)})
+        captures = session.locate(hid, tmp_path / "storage", tmp_path, Topology(id=hid, collect=collect))
         result = session.refresh(captures, store)  # what `events` and the follower run
         assert (result["shipped"], result["ship_error"], result["quarantined"], result["newly_quarantined"]) == (1, None, 2, 0)
     assert [seq for seq, _ in stored(dsn, hid)] == [1, 2, 4, 5, 6, 8, 9, 10, 11]
