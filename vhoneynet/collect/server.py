@@ -12,8 +12,9 @@ once (more are closed at once); the TLS handshake runs in the connection's own t
 deadline, never in the accept loop; the request head must arrive within `head` seconds of the
 first byte (slowloris), a kept-alive connection may idle `idle` seconds, the body must arrive
 within `body` seconds; the credentials are checked before a byte of the body is read, and
-`0 <= Content-Length <= max_body` before that. Database work runs in `database` threads, each
-holding one connection of a bounded pool. Refusals are counted (collect.refusals).
+`0 <= Content-Length <= max_body` before that; at most `bodies` bodies are held at once. Database
+work runs in `database` threads, each holding one connection of a bounded pool. Refusals are
+counted (collect.refusals).
 
 Stack: asyncio streams from the standard library for connections and TLS, h11 for HTTP/1.1
 parsing, psycopg_pool for the database. Weighed against the alternatives (2026): `http.server`
@@ -21,7 +22,7 @@ spends a thread per connection, so an idle or slow client holds a worker until i
 a bounded pool falls to as many idle clients as it has threads, where asyncio holds an idle
 client for the price of a socket; uvicorn has no deadline for the request head (its
 keep-alive timer restarts on every byte, uvicorn issue #157) nor a handshake timeout of ours;
-hypercorn's read timeout is per read, also restarted by every byte, and brings h2/wsproto;
+hypercorn's keep-alive and read timeouts are re-armed by every read, and it brings h2/wsproto;
 gunicorn's sync workers need a buffering proxy in front against slow clients. h11 is the
 sans-I/O parser under uvicorn and httpx (one small pure-Python wheel, also in Debian 12): it
 rejects malformed framing (negative or non-numeric Content-Length, bad header syntax) and
@@ -71,6 +72,7 @@ class Limits:
     max_body: int = 16 << 20
     max_head: int = 16 << 10
     database: int = 8
+    bodies: int = 16
     refusal_interval: float = 60.0
 
 
@@ -95,7 +97,8 @@ class _Reply(Exception):
 
 
 class CollectorServer:
-    """The collector on `address` until `stop()`; `port` is known once `start()` returned."""
+    """The collector on `address`: `start()` binds it (then `port` is known), `serve()` serves until
+    its task is cancelled. Raises CollectorDatabaseError when the database cannot be reached."""
 
     def __init__(self, address: tuple[str, int], dsn: str, cert: Path, key: Path, limits: Limits = Limits()):
         self.address, self.limits, self.cert = address, limits, cert
@@ -108,6 +111,8 @@ class CollectorServer:
         self.workers = ThreadPoolExecutor(limits.database, thread_name_prefix="vhn-collector-db")
         self.active = 0
         self.port = 0
+        self._bodies = asyncio.Semaphore(limits.bodies)
+        self._clients: set[asyncio.Task] = set()
         self._server: asyncio.Server | None = None
         self._flusher: asyncio.Task | None = None
 
@@ -125,6 +130,9 @@ class CollectorServer:
         finally:
             self._server.close()
             self._flusher.cancel()
+            for task in self._clients:  # the server's close leaves its connections open (before 3.13)
+                task.cancel()
+            await asyncio.gather(*self._clients, return_exceptions=True)
             await self._store_refusals()
             self.workers.shutdown(wait=True)
             self.db.close()
@@ -138,6 +146,8 @@ class CollectorServer:
             writer.transport.abort()
             return
         self.active += 1
+        task = asyncio.current_task()
+        self._clients.add(task)
         try:
             async with asyncio.timeout(self.limits.handshake):
                 await writer.start_tls(self.context)
@@ -154,6 +164,7 @@ class CollectorServer:
             finally:
                 writer.transport.abort()
                 self.active -= 1
+                self._clients.discard(task)
 
     async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_head)
@@ -214,8 +225,9 @@ class CollectorServer:
         hid, token = self._credentials(headers, peer)
         if not await self._in_worker(self.db.authorized, hid, token):
             self._refuse(peer, hid, "wrong credentials")
-        body = await self._body(conn, reader)
-        return await self._in_worker(self._store, hid, body)
+        async with self._bodies:  # bodies held in memory at once: at most `bodies` x max_body bytes
+            body = await self._body(conn, reader)
+            return await self._in_worker(self._store, hid, body)
 
     def _credentials(self, headers: dict[str, bytes], peer: str) -> tuple[str, str]:
         hid = headers.get("x-vhn-honeynet", b"").decode(errors="replace")
