@@ -162,6 +162,21 @@ def test_slowloris_is_dropped_and_others_are_served(collector, dsn: str, tmp_pat
     assert time.monotonic() - started < LIMITS.head * 2 + 2
 
 
+def test_a_kept_alive_connection_is_closed_after_the_idle_deadline(collector, dsn: str):
+    hid = unique_id()
+    token = registered(dsn, collector, hid).token.get_secret_value()
+    with tls(collector.port) as sock:
+        body = b'{"events": []}'
+        sock.sendall(post_head(str(len(body)), hid, token).replace("\n", "\r\n").encode() + b"\r\n" + body)
+        reply = http.client.HTTPResponse(sock)
+        reply.begin()
+        reply.read()
+        assert reply.status == 200 and reply.getheader("Connection") is None  # kept alive
+        started = time.monotonic()
+        assert sock.recv(1) == b""
+    assert LIMITS.idle - 0.5 < time.monotonic() - started < LIMITS.idle + 2
+
+
 @pytest.mark.parametrize(("length", "extra", "status"), [
     ("-1", "", 400),
     ("abc", "", 400),

@@ -174,6 +174,7 @@ def broker():
     auth = Authenticator({"vhn-test": {"secret": "s3cret", "pubchans": ["vhoneynet.syslog"], "subchans": [],
                                        "owner": "vhn"}})
     server = broker_mod.Server(auth)
+    server.exporter = None  # else its metrics server listens on 0.0.0.0:8080 (the default of an empty exporter)
     received: list[tuple[str, bytes]] = []
     real_publish = server.publish
     server.publish = lambda source, chan, data: (received.append((chan, data)), real_publish(source, chan, data))[1]
@@ -182,14 +183,14 @@ def broker():
     server.add_endpoint_test(sock)
     loop = asyncio.new_event_loop()
     task = loop.create_task(server.serve_forever())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread = threading.Thread(target=loop.run_until_complete, args=(task,), daemon=True)
     thread.start()
     try:
         yield sock.getsockname()[1], received
     finally:
-        loop.call_soon_threadsafe(task.cancel)
-        loop.call_soon_threadsafe(loop.stop)
+        loop.call_soon_threadsafe(task.cancel)  # serve_forever closes its servers and returns
         thread.join(10)
+        loop.close()
 
 
 def test_events_published_to_hpfeeds_once_per_channel(broker, tmp_path: Path):
@@ -215,3 +216,25 @@ def test_events_published_to_hpfeeds_once_per_channel(broker, tmp_path: Path):
     assert [c for c, _ in received] == ["vhoneynet.syslog"] * 7
     assert [json.loads(d)["summary"] for _, d in received] == [f"app: line {i}" for i in range(7)]
     assert {json.loads(d)["honeynet"] for _, d in received} == {hid}
+
+
+def test_hpfeeds_quarantines_a_record_it_cannot_publish_and_goes_on(broker, tmp_path: Path):
+    from vhoneynet.collect import quarantine
+    from vhoneynet.collect.hpfeeds import publish
+    from vhoneynet.topology.model import Hpfeeds
+
+    port, received = broker
+    feed = Hpfeeds(host="127.0.0.1", port=port, ident="vhn-test", secret="s3cret")
+    with honeynet_store(tmp_path, unique_id()) as store:
+        log_lines(store, 0, 4)
+        store.ingest()
+        with store.db:  # a value the collector would refuse too: hpfeeds cannot say which record it disliked
+            store.db.execute("UPDATE events SET dport = 70000 WHERE seq = 2")
+        assert publish(store, feed) == 3
+        assert publish(store, feed) == 0  # the cursor moved past it
+        assert [(q["seq"], q["field"]) for q in quarantine.quarantined(store)] == [(2, "dport")]
+    for _ in range(50):
+        if len(received) >= 3:
+            break
+        time.sleep(0.1)
+    assert [json.loads(d)["summary"] for _, d in received] == ["app: line 0", "app: line 2", "app: line 3"]

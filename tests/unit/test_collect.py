@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,14 @@ def test_collector_token_error_shows_no_password():
     assert result.returncode == 1
     assert "collector database" in result.stderr
     assert "pw-S3cret" not in result.stderr + result.stdout
+
+
+def test_the_pools_own_log_lines_are_masked_too(caplog):
+    from vhoneynet.collect.database import _Redacting
+
+    dsn = "postgresql://vhn:pw-S3cret@db.example/vhn"
+    logger = logging.getLogger("psycopg.pool.test")
+    logger.addFilter(_Redacting(dsn))
+    with caplog.at_level("WARNING", logger="psycopg.pool.test"):
+        logger.warning("error connecting in %r: %s", "vhn-collector", f'invalid dsn "{dsn}"')
+    assert "pw-S3cret" not in caplog.text and "db.example" in caplog.text

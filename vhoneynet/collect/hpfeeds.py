@@ -32,30 +32,36 @@ def channel(event_type: str) -> str:
 
 
 def publish(store: CaptureStore, feed: Hpfeeds, batch: int = BATCH, timeout: float = 10) -> int:
-    """Publish every event not yet published to this broker, in store order; returns how many.
-    Raises CollectorUnavailable (events stay spooled) or CollectorRefused (broker error)."""
+    """Publish every event not yet published to this broker, in store order; returns how many
+    (quarantined events not counted). Raises CollectorUnavailable (events stay spooled) or
+    CollectorRefused (broker error)."""
     target = f"hpfeeds://{feed.host}:{feed.port}/{feed.ident}"
     sent = 0
     while events := store.pending(target, batch):
-        try:
-            sock = socket.create_connection((feed.host, feed.port), timeout=timeout)
-        except OSError as e:
-            raise CollectorUnavailable(target, str(e)) from None
-        with sock:
-            try:
-                _authenticate(sock, feed)
-                for event in events:
-                    payload = _payload(store, target, event)
-                    if payload is not None:
-                        sock.sendall(_message(OP_PUBLISH, _str(feed.ident) + _str(channel(event["type"])) + payload))
-                sock.shutdown(socket.SHUT_WR)
-            except OSError as e:
-                _expect_no_error(sock, target)  # a refusal (bad secret, channel) explains the broken pipe
-                raise CollectorUnavailable(target, str(e)) from None
-            _expect_no_error(sock, target)
+        messages = [_message(OP_PUBLISH, _str(feed.ident) + _str(channel(e["type"])) + payload)
+                    for e in events if (payload := _payload(store, target, e)) is not None]
+        if messages:
+            _send(feed, target, messages, timeout)
         store.mark_shipped(target, events[-1]["seq"])
-        sent += len(events)
+        sent += len(messages)
     return sent
+
+
+def _send(feed: Hpfeeds, target: str, messages: list[bytes], timeout: float) -> None:
+    try:
+        sock = socket.create_connection((feed.host, feed.port), timeout=timeout)
+    except OSError as e:
+        raise CollectorUnavailable(target, str(e)) from None
+    with sock:
+        try:
+            _authenticate(sock, feed)
+            for message in messages:
+                sock.sendall(message)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            _expect_no_error(sock, target)  # a refusal (bad secret, channel) explains the broken pipe
+            raise CollectorUnavailable(target, str(e)) from None
+        _expect_no_error(sock, target)
 
 
 def _payload(store: CaptureStore, target: str, event: dict) -> bytes | None:
