@@ -23,7 +23,7 @@ from tests.integration import postgres
 from vhoneynet.capture import session
 from vhoneynet.capture.store import CaptureStore
 from vhoneynet.collect import quarantine
-from vhoneynet.collect.database import CollectorDatabase
+from vhoneynet.collect.database import CollectorDatabase, RecordsRefused
 from vhoneynet.collect.server import Limits, background
 from vhoneynet.collect.shipper import ship
 from vhoneynet.errors import CollectorUnavailable
@@ -250,6 +250,34 @@ def test_shipper_quarantines_rejected_records_and_moves_on(collector, dsn: str, 
         result = session.refresh(captures, store)  # what `events` and the follower run
         assert (result["shipped"], result["ship_error"], result["quarantined"], result["newly_quarantined"]) == (1, None, 2, 0)
     assert [seq for seq, _ in stored(dsn, hid)] == [1, 2, 4, 5, 6, 8, 9, 10, 11]
+
+
+def test_a_record_postgresql_refuses_is_named_and_nothing_is_stored(dsn: str):
+    hid = unique_id()
+    db = CollectorDatabase(dsn)
+    try:
+        db.create_schema()
+        good = {"key": "k1", "seq": 1, "time": "2026-11-29T02:00:00Z", "type": "syslog", "summary": "ok", "data": {}}
+        with pytest.raises(RecordsRefused) as refused:  # values past the checks (a port beyond INTEGER)
+            db.insert(hid, [good, {**good, "key": "k2", "seq": 2, "sport": 1 << 40}, {**good, "key": "k3", "seq": 3}])
+        assert list(refused.value.refused) == [1] and "out of range" in refused.value.refused[1]
+        assert db.counts(hid) == {}
+        assert db.insert(hid, [good]) == 1  # the connection is usable afterwards
+    finally:
+        db.close()
+
+
+def test_a_batch_too_large_is_halved_until_the_record_at_fault_is_alone(dsn: str, tmp_path: Path):
+    hid = unique_id()
+    with background(dsn, tmp_path / "collector", Limits(max_body=4096)) as server:
+        collect = registered(dsn, server, hid)
+        with honeynet(tmp_path, hid, 30) as store:
+            with store.db:
+                store.db.execute("UPDATE events SET summary = ? WHERE seq = 17", ("x" * 5000,))
+            assert ship(store, collect, timeout=10) == 29
+            rows = quarantine.quarantined(store, collect.url)
+    assert [(r["seq"], r["reason"][:41]) for r in rows] == [(17, "refused by the collector as a whole (413)")]
+    assert [seq for seq, _ in stored(dsn, hid)] == [s for s in range(1, 31) if s != 17]
 
 
 def test_many_refusals_make_a_bounded_number_of_rows(dsn: str, tmp_path: Path):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import subprocess
@@ -15,7 +16,7 @@ from vhoneynet.capture.store import CaptureStore
 from vhoneynet.collect import quarantine, shipper, wire
 from vhoneynet.collect.dsn import redact
 from vhoneynet.collect.refusals import OVERFLOW_PEER, Refusals
-from vhoneynet.errors import CollectorBadAnswer, CollectorDatabaseError
+from vhoneynet.errors import CollectorBadAnswer, CollectorDatabaseError, CollectorRefused
 from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import REVEAL_SECRETS, Collect, Hpfeeds, Topology
 
@@ -184,3 +185,32 @@ def test_the_pools_own_log_lines_are_masked_too(caplog):
     with caplog.at_level("WARNING", logger="psycopg.pool.test"):
         logger.warning("error connecting in %r: %s", "vhn-collector", f'invalid dsn "{dsn}"')
     assert "pw-S3cret" not in caplog.text and "db.example" in caplog.text
+
+
+def test_an_ipv6_zone_is_refused():
+    assert wire.check_event({**GOOD, "src": "fe80::1%eth0"})[0] == "src"
+
+
+def test_a_400_halves_the_batch_down_to_the_record_at_fault(store: CaptureStore, monkeypatch):
+    sizes = []
+
+    def collector(collect, hid, body, context, timeout):
+        seqs = [e["seq"] for e in json.loads(body)["events"]]
+        sizes.append(len(seqs))
+        return (400, b'{"error": "no"}') if 4 in seqs else (200, b"{}")
+
+    monkeypatch.setattr(shipper, "_post", collector)
+    collect = Collect(url="https://c.example", token="t" * 16)
+    assert shipper.ship(store, collect) == 4
+    assert [q["seq"] for q in quarantine.quarantined(store)] == [4]
+    assert sizes == [5, 2, 3, 1, 2, 1, 1] and store.shipped(collect.url) == 5
+
+
+def test_a_400_that_is_not_the_collectors_is_not_about_records(store: CaptureStore, monkeypatch):
+    def proxy(request, timeout, context):
+        raise shipper.urllib.error.HTTPError(request.full_url, 400, "Bad Request", {}, io.BytesIO(b"<html>no</html>"))
+
+    monkeypatch.setattr(shipper.urllib.request, "urlopen", proxy)
+    with pytest.raises(CollectorRefused, match="400"):
+        shipper.ship(store, Collect(url="https://c.example", token="t" * 16))
+    assert quarantine.count(store) == 0 and store.shipped("https://c.example") == 0

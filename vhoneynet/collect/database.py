@@ -16,6 +16,8 @@ import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from ipaddress import ip_address
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -106,23 +108,65 @@ class CollectorDatabase:
                             "VALUES (%s, %s, %s, %s, %s)", rows)
 
     def insert(self, hid: str, events: list[dict]) -> int:
-        """Store a batch of one honeynet's checked events in one transaction; returns how many were new."""
+        """Store a batch of one honeynet's checked events in one transaction; returns how many were new.
+        Raises RecordsRefused naming the records PostgreSQL itself refuses (nothing is stored then)."""
         placeholders = ", ".join(["%s"] * (len(_COLUMNS) + 1))
         sql = (f"INSERT INTO vhn_events (honeynet, {', '.join(_COLUMNS)}) VALUES ({placeholders}) "
                "ON CONFLICT (honeynet, key) DO NOTHING")
-        rows = [(hid, *(json.dumps(e.get(c) or {}) if c == "data" else e.get(c) for c in _COLUMNS)) for e in events]
+        rows = [_row(hid, e) for e in events]
         if not rows:
             return 0
-        with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(sql, rows, returning=False)
-            new = cur.rowcount
-        return max(new, 0)
+        with self.connection() as conn:
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.executemany(sql, rows, returning=False)
+                    return max(cur.rowcount, 0)
+            except _RECORD_ERRORS:
+                refused = _refused_rows(conn, sql, rows)
+            if refused:
+                raise RecordsRefused(refused)
+            raise psycopg.DataError("the batch was refused, though no record of it is refused alone")
 
     def counts(self, hid: str) -> dict[str, int]:
         """Events of one honeynet per type."""
         with self.connection() as conn:
             rows = conn.execute("SELECT type, COUNT(*) FROM vhn_events WHERE honeynet = %s GROUP BY type", (hid,))
             return {t: n for t, n in rows}
+
+
+class RecordsRefused(Exception):
+    """Records of a batch that passed the collector's checks but that PostgreSQL refuses: index -> reason."""
+
+    def __init__(self, refused: dict[int, str]):
+        super().__init__(f"{len(refused)} records refused by the database")
+        self.refused = refused
+
+
+# errors of one record's values (class 22 data exception, class 23 integrity), not of the database
+_RECORD_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+
+def _row(hid: str, event: dict) -> tuple:
+    """A checked event as column values, in the forms PostgreSQL stores (so what passed the checks
+    is what is sent: a datetime, not any text Python's ISO parser takes; a plain address)."""
+    values = {**event, "time": datetime.fromisoformat(event["time"]), "data": json.dumps(event.get("data") or {})}
+    for field in ("src", "dst"):
+        values[field] = str(ip_address(event[field])) if event.get(field) else None
+    return (hid, *(values.get(c) for c in _COLUMNS))
+
+
+def _refused_rows(conn: psycopg.Connection, sql: str, rows: list[tuple]) -> dict[int, str]:
+    """Which rows PostgreSQL refuses, each tried alone in a savepoint; everything rolled back."""
+    refused: dict[int, str] = {}
+    with conn.transaction() as outer:
+        for index, row in enumerate(rows):
+            try:
+                with conn.transaction():
+                    conn.execute(sql, row)
+            except _RECORD_ERRORS as e:
+                refused[index] = (e.diag.message_primary or type(e).__name__)[:300]
+        raise psycopg.Rollback(outer)
+    return refused
 
 
 class _Redacting(logging.Filter):

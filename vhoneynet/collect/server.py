@@ -49,7 +49,7 @@ import h11
 from vhoneynet import naming
 from vhoneynet.backend.process import run
 from vhoneynet.collect import wire
-from vhoneynet.collect.database import CollectorDatabase
+from vhoneynet.collect.database import CollectorDatabase, RecordsRefused
 from vhoneynet.collect.refusals import Refusals
 from vhoneynet.errors import CollectorDatabaseError
 
@@ -270,7 +270,14 @@ class CollectorServer:
         if rejected:
             raise _Reply(422, {"error": f"{len(rejected)} of {len(events)} events cannot be stored; nothing was stored",
                                "rejected": [r.as_dict() for r in rejected]}, close=False)
-        stored = self.db.insert(hid, events)
+        try:
+            stored = self.db.insert(hid, events)
+        except RecordsRefused as e:
+            raise _Reply(422, {"error": f"{len(e.refused)} of {len(events)} events refused by the database; "
+                                        "nothing was stored",
+                               "rejected": [{"index": i, "key": events[i]["key"], "field": "",
+                                             "reason": f"refused by the database: {reason}"}
+                                            for i, reason in e.refused.items()]}, close=False) from None
         return {"received": len(events), "stored": stored, "last_seq": events[-1]["seq"] if events else None}
 
     async def _in_worker(self, fn: Callable, *args: object):
