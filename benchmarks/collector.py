@@ -41,6 +41,7 @@ from vhoneynet.collect.database import CollectorDatabase  # noqa: E402
 from vhoneynet.collect.server import background, ensure_certificate  # noqa: E402
 from vhoneynet.collect.shipper import ship  # noqa: E402
 from vhoneynet.errors import CollectorUnavailable  # noqa: E402
+from vhoneynet.rundir import SHARE  # noqa: E402
 from vhoneynet.topology.model import Collect  # noqa: E402
 
 DAY = "2026-11-29"
@@ -48,8 +49,8 @@ DAY = "2026-11-29"
 
 def make_store(work: Path, hid: str, events: int) -> Path:
     root = work / hid
-    (root / DAY / "syslog").mkdir(parents=True)
-    with (root / DAY / "syslog" / "web.log").open("w") as f:
+    (root / SHARE / DAY / "syslog").mkdir(parents=True)
+    with (root / SHARE / DAY / "syslog" / "web.log").open("w") as f:
         for i in range(events):
             f.write(f"2026-11-29T02:{i // 60 % 60:02d}:{i % 60:02d}.{i % 10**6:06d}+00:00 203.0.113.80 web "
                     f"sshd[{1000 + i % 500}]: Failed password for root from 198.51.100.{i % 250} port {1024 + i} ssh2\n")

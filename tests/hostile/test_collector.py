@@ -27,6 +27,7 @@ from vhoneynet.collect.database import CollectorDatabase, RecordsRefused
 from vhoneynet.collect.server import Limits, background
 from vhoneynet.collect.shipper import ship
 from vhoneynet.errors import CollectorUnavailable
+from vhoneynet.rundir import SHARE
 from vhoneynet.topology.model import Collect, Topology
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(not postgres.available(), reason="needs root and PostgreSQL")]
@@ -64,8 +65,8 @@ def registered(dsn: str, server, hid: str) -> Collect:
 def honeynet(tmp_path: Path, hid: str, count: int) -> CaptureStore:
     """A local store with `count` syslog events."""
     root = tmp_path / hid
-    (root / DAY / "syslog").mkdir(parents=True)
-    with (root / DAY / "syslog" / "web.log").open("w") as f:
+    (root / SHARE / DAY / "syslog").mkdir(parents=True)
+    with (root / SHARE / DAY / "syslog" / "web.log").open("w") as f:
         for i in range(count):
             f.write(f"2026-11-29T02:{i // 60 % 60:02d}:{i % 60:02d}.{i:06d}+00:00 203.0.113.80 web app: line {i}\n")
     store = CaptureStore(root, hid, {"203.0.113.80": "web"})
@@ -243,7 +244,7 @@ def test_shipper_quarantines_rejected_records_and_moves_on(collector, dsn: str, 
         assert [(r["seq"], r["field"]) for r in rows] == [(3, "summary"), (7, "sport")]
         assert "refused by the collector" in rows[0]["reason"]
         # a later good batch arrives too
-        with (store.root / DAY / "syslog" / "web.log").open("a") as f:
+        with (store.root / SHARE / DAY / "syslog" / "web.log").open("a") as f:
             f.write("2026-11-29T03:00:00.000000+00:00 203.0.113.80 web app: later\n")
         store.ingest()
         captures = session.locate(hid, tmp_path / "storage", tmp_path, Topology(id=hid, collect=collect))

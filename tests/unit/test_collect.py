@@ -17,7 +17,7 @@ from vhoneynet.collect import quarantine, shipper, wire
 from vhoneynet.collect.dsn import redact
 from vhoneynet.collect.refusals import OVERFLOW_PEER, Refusals
 from vhoneynet.errors import CollectorBadAnswer, CollectorDatabaseError, CollectorRefused
-from vhoneynet.rundir import RunDir
+from vhoneynet.rundir import SHARE, RunDir
 from vhoneynet.topology.model import REVEAL_SECRETS, Collect, Hpfeeds, Topology
 
 GOOD = {"key": "syslog/web.log:0:ab", "seq": 1, "time": "2026-11-29T02:00:00.000000Z", "type": "syslog",
@@ -90,8 +90,8 @@ def test_refusals_are_counted_per_key_and_logged_a_bounded_number_of_times(caplo
 
 @pytest.fixture
 def store(tmp_path: Path):
-    (tmp_path / "h1" / "2026-11-29" / "syslog").mkdir(parents=True)
-    with (tmp_path / "h1" / "2026-11-29" / "syslog" / "web.log").open("w") as f:
+    (tmp_path / "h1" / SHARE / "2026-11-29" / "syslog").mkdir(parents=True)
+    with (tmp_path / "h1" / SHARE / "2026-11-29" / "syslog" / "web.log").open("w") as f:
         for i in range(5):
             f.write(f"2026-11-29T02:00:0{i}.000000+00:00 203.0.113.80 web app: line {i}\n")
     with CaptureStore(tmp_path / "h1", "h1") as s:
