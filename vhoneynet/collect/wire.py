@@ -4,10 +4,10 @@ A batch is `{"events": [event, ...]}` in the honeynet's order. Each event is che
 own: its fields' types and ranges, strings free of NUL and of lone surrogates (PostgreSQL takes
 neither), `data` an object of bounded size and depth. The collector takes a batch whole or not
 at all: if any record is bad (or PostgreSQL refuses one that passed, see collect.database) it
-stores nothing and answers 422 naming every bad record (index, key, field, reason); the shipper quarantines those records locally and sends the rest again.
-All-or-nothing keeps one rule for the shipper's cursor (it moves past a batch only when every
-record in it was stored or quarantined) at the cost of one more round trip, and only for a batch
-that holds a bad record. Fields not named here are ignored, so a newer honeynet still ships.
+stores nothing and answers 422 naming every bad record (index, key, field, reason); the shipper
+quarantines those records locally and sends the rest again. All-or-nothing keeps one rule for
+the shipper's cursor (it moves past a batch only when every record in it was stored or
+quarantined) at the cost of one more round trip, and only for a batch that holds a bad record. Fields not named here are ignored, so a newer honeynet still ships.
 """
 
 from __future__ import annotations
