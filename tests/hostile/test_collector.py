@@ -27,7 +27,7 @@ from vhoneynet.collect.database import CollectorDatabase, RecordsRefused
 from vhoneynet.collect.server import Limits, background
 from vhoneynet.collect.shipper import ship
 from vhoneynet.errors import CollectorUnavailable
-from vhoneynet.rundir import SHARE
+from vhoneynet.rundir import SHARE, RunDir
 from vhoneynet.topology.model import Collect, Topology
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(not postgres.available(), reason="needs root and PostgreSQL")]
@@ -279,6 +279,19 @@ def test_a_batch_too_large_is_halved_until_the_record_at_fault_is_alone(dsn: str
             rows = quarantine.quarantined(store, collect.url)
     assert [(r["seq"], r["reason"][:41]) for r in rows] == [(17, "refused by the collector as a whole (413)")]
     assert [seq for seq, _ in stored(dsn, hid)] == [s for s in range(1, 31) if s != 17]
+
+
+def test_the_run_folders_saved_topology_is_enough_to_ship(collector, dsn: str, tmp_path: Path):
+    """What the follower and `events --follow` do: read the saved topology (secrets included), ship."""
+    hid = unique_id()
+    storage = tmp_path / "storage"
+    collect = registered(dsn, collector, hid)
+    RunDir(storage, hid).save(Topology(id=hid, host={"storage": storage}, collect=collect,
+                                       gateway={"capture": {"directory": tmp_path}}))
+    with honeynet(tmp_path, hid, 5) as store:
+        result = session.refresh(session.locate(hid, storage), store)
+    assert (result["shipped"], result["ship_error"]) == (5, None)
+    assert len(stored(dsn, hid)) == 5
 
 
 def test_many_refusals_make_a_bounded_number_of_rows(dsn: str, tmp_path: Path):
