@@ -461,23 +461,44 @@ def unlock(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEF
 
 
 @app.command()
-def verify(hid: IdArg, uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False) -> None:
-    """Prove every data-control layer on the running honeynet; exits 1 when one fails."""
+def verify(
+    hid: IdArg,
+    stealth: Annotated[bool, typer.Option("--stealth", help="also look inside every honeypot for what gives it away as a VM or a honeypot")] = False,
+    stealth_only: Annotated[bool, typer.Option("--stealth-only", help="only the look inside the honeypots, no data-control probes")] = False,
+    uri: UriOpt = "qemu:///system", storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False,
+) -> None:
+    """Prove every data-control layer on the running honeynet (and, with --stealth, that no honeypot
+    gives itself away); exits 1 when one fails."""
+    from vhoneynet import tells
     from vhoneynet.gateway import verify as v
+    from vhoneynet.gateway.control import saved_topology
 
+    b = _backends(uri)
     try:
-        results = v.verify(hid, _backends(uri), storage)
+        results = [] if stealth_only else v.verify(hid, b, storage)
+        looks = tells.look(saved_topology(hid, storage), b) if stealth or stealth_only else None
     except VhoneynetError as e:
         raise _fail(e) from None
-    failed = any(r.verdict == "fail" for r in results)
+    failed = any(r.verdict == "fail" for r in [*results, *(looks or [])])
     if as_json:
-        _print_json({"id": hid, "ok": not failed, "layers": v.as_dicts(results)})
+        report = {"id": hid, "ok": not failed, "layers": v.as_dicts(results)}
+        if looks is not None:
+            report["stealth"] = [r.as_dict() for r in looks]
+        _print_json(report)
     else:
-        table = Table("layer", "sent", "arrived", "limit", "verdict", "detail", title=markup("data control of {!r}", hid))
-        for r in results:
-            colour = {"pass": "green", "fail": "red"}.get(r.verdict, "yellow")
-            table.add_row(cell(r.layer), cell(r.sent), cell(r.arrived), cell(r.limit), text(r.verdict, colour), cell(r.detail))
-        out.print(table)
+        if results:
+            table = Table("layer", "sent", "arrived", "limit", "verdict", "detail", title=markup("data control of {!r}", hid))
+            for r in results:
+                colour = {"pass": "green", "fail": "red"}.get(r.verdict, "yellow")
+                table.add_row(cell(r.layer), cell(r.sent), cell(r.arrived), cell(r.limit), text(r.verdict, colour), cell(r.detail))
+            out.print(table)
+        if looks is not None:
+            table = Table("honeypot", "verdict", "tells", title=markup("what gives the honeypots of {!r} away", hid))
+            for look in looks:
+                colour = {"pass": "green", "fail": "red"}.get(look.verdict, "yellow")
+                found = "\n".join(f"{t.check}: {t.found}" for t in look.tells) or look.detail
+                table.add_row(cell(look.honeypot), text(look.verdict, colour), text(found, multiline=True))
+            out.print(table)
     if failed:
         raise typer.Exit(1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vhoneynet import naming
+from vhoneynet import hardware, naming
 from vhoneynet.gateway.config import CAPTURE_TAG
 from vhoneynet.images import BuiltImage
 from vhoneynet.plan import Guest
@@ -30,6 +30,7 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
     filesystems = []
     if guest.role == "gateway":
         filesystems.append({"binary": VIRTIOFSD, "source": topo.capture_dir / topo.id, "tag": CAPTURE_TAG})
+    disguise = _disguise(topo, guest)
     return render(
         "libvirt/domain.xml.j2",
         name=guest.domain, hid=topo.id, guest=guest.name, role=guest.role, image=guest.image,
@@ -37,4 +38,19 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
         accel=accel, shared_memory=bool(filesystems), kernel=image.kernel, initrd=image.initrd,
         cmdline=KERNEL_CMDLINE, disks=disks, nics=guest.nics, filesystems=filesystems,
         console_log=console_log, agent=guest.agent, tb_cache_mib=TB_CACHE_MIB,
+        disguise=disguise, cpu_type="host-x86_64-cpu" if accel == "kvm" else "max-x86_64-cpu",
     )
+
+
+def _disguise(topo: Topology, guest: Guest) -> dict | None:
+    """The hardware profile a honeypot wears (see hardware.py), as the template takes it."""
+    if guest.role != "honeypot":
+        return None
+    chosen = hardware.profile(topo.id, guest.name, topo.honeypot(guest.name).hardware)
+    if chosen is None:
+        return None
+    cpu = chosen.cpu
+    return {"name": chosen.name, "smbios": chosen.smbios(topo.id, guest.name),
+            "bios_table": hardware.bios_table_path(topo.host.storage, chosen),
+            "cpu": {"vendor": cpu.vendor, "model-id": cpu.model_id, "family": cpu.family,
+                    "model": cpu.model, "stepping": cpu.stepping}}

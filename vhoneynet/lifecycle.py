@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vhoneynet import hostrules, naming
+from vhoneynet import hardware, hostrules, naming
 from vhoneynet.backend.disks import make_vfat, write_qcow2_overlay
 from vhoneynet.backend.libvirt import GuestInfo, qemu_can_reach
 from vhoneynet.backends import Backends
@@ -65,6 +65,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         _check_free(topo, p, b)
         run.save(topo)
     images = {name: b.images.ensure(name, progress=progress) for name in p.images}
+    hardware.write_bios_tables(topo.host.storage)  # the honeypots' firmware tables, read by qemu
     images_done = time.monotonic()
     accel = accel_for(topo.host.accel)
     progress(f"acceleration: {accel}")

@@ -97,7 +97,10 @@ def nft_table(hid: str) -> str:
     return f"vhn_{hid}"
 
 
-def mac(hid: str, guest: str, nic: int = 0) -> str:
-    """A stable locally-plausible MAC (qemu's 52:54:00 OUI, as on any KVM cloud guest)."""
+QEMU_OUI = "52:54:00"
+
+
+def mac(hid: str, guest: str, nic: int = 0, oui: str = QEMU_OUI) -> str:
+    """A stable MAC under `oui` (qemu's 52:54:00 by default, as on any KVM cloud guest)."""
     digest = hashlib.sha256(f"{hid}/{guest}/{nic}".encode()).digest()
-    return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
+    return oui + ":" + ":".join(f"{b:02x}" for b in digest[:3])

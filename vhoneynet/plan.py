@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
-from vhoneynet import naming
+from vhoneynet import hardware, naming
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.topology.model import Topology
 
@@ -112,8 +112,8 @@ def plan(topo: Topology) -> Plan:
     by_role = {b.role: b.name for b in bridges}
     taps = iter(range(100))
 
-    def nic(guest: str, role: str, index: int = 0) -> Nic:
-        return Nic(role, by_role[role], naming.mac(hid, guest, index), naming.tap(hid, next(taps)))
+    def nic(guest: str, role: str, index: int = 0, mac: str | None = None) -> Nic:
+        return Nic(role, by_role[role], mac or naming.mac(hid, guest, index), naming.tap(hid, next(taps)))
 
     gw = topo.gateway
     gateway = Guest(
@@ -123,7 +123,7 @@ def plan(topo: Topology) -> Plan:
     )
     honeypots = tuple(
         Guest(name=h.name, domain=naming.domain(hid, h.name), role="honeypot", image=h.image,
-              memory=h.memory, vcpus=h.vcpus, agent=h.agent, nics=(nic(h.name, "int"),), address=h.address)
+              memory=h.memory, vcpus=h.vcpus, agent=h.agent, nics=(nic(h.name, "int", mac=hardware.mac(hid, h.name, h.hardware)),), address=h.address)
         for h in topo.honeypots
     )
     outside = tuple(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from vhoneynet import naming
+from vhoneynet import hardware
 from vhoneynet.render import render
 from vhoneynet.topology.model import Honeypot, Topology
 
@@ -41,7 +41,7 @@ def documents(topo: Topology, pot: Honeypot) -> dict[str, str]:
     )
     network = render(
         "cloudinit/network-config.j2",
-        mac=naming.mac(topo.id, pot.name),
+        mac=hardware.mac(topo.id, pot.name, pot.hardware),
         address=pot.address,
         prefixlen=topo.networks.honeynet.cidr.prefixlen,
         router=topo.networks.honeynet.router,

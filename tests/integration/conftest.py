@@ -67,7 +67,8 @@ class Honeynet:
 
 DEMO_HONEYPOTS = [
     {"name": "dns", "image": "linux-dns", "address": "203.0.113.53"},
-    {"name": "web", "image": "linux-web", "address": "203.0.113.80"},
+    # qemu's own identity, so `verify --stealth` has a plain guest to find tells on (test_stealth.py)
+    {"name": "web", "image": "linux-web", "address": "203.0.113.80", "hardware": "virtual"},
 ]
 
 

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from ruamel.yaml import YAML
 
+from vhoneynet import hardware
 from vhoneynet.errors import BadLimitChange
 from vhoneynet.gateway import ips, reject
 from vhoneynet.gateway.config import (
@@ -18,8 +19,7 @@ from vhoneynet.gateway.config import (
     size_bytes,
 )
 from vhoneynet.gateway.control import parse_changes
-from vhoneynet.plan import verify_addresses
-from vhoneynet.plan import plan
+from vhoneynet.plan import plan, verify_addresses
 from vhoneynet.render import render
 from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology import loads
@@ -76,7 +76,8 @@ def test_ips_files_only_when_enabled_and_home_net_has_the_verify_probe():
     assert conf["rule-files"] == ["honeynet.rules", "custom.rules"]
     assert conf["nfq"]["fail-open"] is False
     assert "sid:1" in files["custom.rules"] and "sid:9100001" in files["honeynet.rules"]
-    assert ips.inbound_bpf(t).startswith("not ether src 52:54:00:")
+    web = t.honeypot("web")
+    assert ips.inbound_bpf(t) == f"not ether src {hardware.mac(t.id, web.name, web.hardware)}"
     off = topo("    ips: {enabled: false}\n")
     assert not any(name.startswith("suricata") for name in config_files(off, plan(off)))
 

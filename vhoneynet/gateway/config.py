@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vhoneynet import naming
+from vhoneynet import hardware, naming
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway import capture, ips, reject
 from vhoneynet.plan import Plan, admin_addresses, verify_addresses
@@ -60,7 +60,7 @@ def ruleset(topo: Topology) -> str:
     throttle = dc.throttle
     return render(
         "gateway/ruleset.nft.j2",
-        honeypots=[{"name": h.name.replace("-", "_"), "mac": naming.mac(topo.id, h.name), "address": h.address}
+        honeypots=[{"name": h.name.replace("-", "_"), "mac": hardware.mac(topo.id, h.name, h.hardware), "address": h.address}
                    for h in topo.honeypots],
         cidr=topo.networks.honeynet.cidr,
         broadcast=topo.networks.honeynet.cidr.broadcast_address,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from vhoneynet import naming
+from vhoneynet import hardware, naming
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway.reject import gateway_rules
 from vhoneynet.plan import verify_addresses
@@ -43,7 +43,7 @@ def custom_rules(topo: Topology) -> str:
 
 def inbound_bpf(topo: Topology) -> str:
     """A BPF filter that keeps the frames on `ext` that no honeypot sent (the inbound half)."""
-    macs = [naming.mac(topo.id, h.name) for h in topo.honeypots]
+    macs = [hardware.mac(topo.id, h.name, h.hardware) for h in topo.honeypots]
     return " and ".join(f"not ether src {mac}" for mac in macs) or "ip"
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from importlib.resources import files
 from ipaddress import IPv4Address, IPv4Interface
 
-from vhoneynet import naming
+from vhoneynet import hardware, naming
 from vhoneynet.backend.process import run_in_netns, spawn
 from vhoneynet.errors import AgentUnavailable, CommandFailed, DataControlFailed, VerifyUnavailable
 from vhoneynet.gateway.config import rate_bytes, size_bytes
@@ -124,7 +124,7 @@ def _host_layer(topo: Topology, p, b: Backends, cfg: dict, spoofed: IPv4Address)
     except CommandFailed as e:  # no anti-spoofing chain for it on the host: the layer is missing
         return {"honeypot": pot.name, "dropped": 0, "arrived": 0, "missing": str(e).splitlines()[0][-120:]}
     counter = _counter(None, tap, 20, "", [str(spoofed), str(pot.address)], cfg)
-    pot_cfg = {**cfg, "mac": naming.mac(topo.id, pot.name), "address": str(pot.address),
+    pot_cfg = {**cfg, "mac": hardware.mac(topo.id, pot.name, pot.hardware), "address": str(pot.address),
                "ports": {"spoofed-ip": PORTS["host-spoofed-ip"], "spoofed-mac": PORTS["host-spoofed-mac"]},
                "probes": ["spoofed-ip", "spoofed-mac"]}
     try:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, SerializationInfo
 
-from vhoneynet import naming
+from vhoneynet import hardware, naming
 
 DEFAULT_STORAGE = Path("/var/lib/vhoneynet")
 CAPTURES = "captures"  # the capture folders' default home, under host.storage
@@ -27,6 +27,7 @@ VCpus = Annotated[int, Field(ge=1, le=64)]
 # every count or rate the gateway's ruleset carries stays below it.
 NFT_MAX = (1 << 32) - 1
 Count = Annotated[int, Field(ge=0, le=NFT_MAX, description=f"new connections per window, 0 to {NFT_MAX}")]
+Hardware = Literal[tuple(hardware.names())]  # type: ignore[valid-type]
 
 # The one dump that may hold secrets in clear: the run folder's saved topology (host-only, 0600),
 # which `events --follow` and the capture follower read back to ship.
@@ -234,6 +235,7 @@ class GuestSettings(Spec):
     agent: bool | None = Field(
         None, description="qemu guest agent channel (used by `exec`); visible to an attacker, so it can be turned off"
     )
+    hardware: Hardware | None = None
 
 
 class Honeypot(Spec):
@@ -243,6 +245,8 @@ class Honeypot(Spec):
     memory: MiB = 512
     vcpus: VCpus = 1
     agent: bool = True
+    hardware: Hardware = Field(hardware.AUTO, description="the machine it looks like from inside: "
+                               "auto (a catalogue profile picked by id and name), a profile name, or virtual (qemu's own)")
 
 
 class Outside(Spec):

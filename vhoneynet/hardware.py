@@ -1,0 +1,158 @@
+"""What a honeypot's hardware looks like from inside: a small catalogue of real machines.
+
+A guest of qemu tells what it is at every turn: "QEMU" in its SMBIOS tables, the 52:54:00
+MAC prefix, the CPUID hypervisor bit, "QEMU TCG CPU" or "QEMU Virtual CPU" as its processor.
+A honeypot instead wears one of the profiles below, by qemu's and libvirt's own means (no
+patched qemu): SMBIOS types 0-3 from the profile with serial numbers made per honeypot, MAC
+addresses from the vendor's own OUIs, the hypervisor bit off, the profile's processor name,
+vendor and family. Everything is derived from the honeynet id and the honeypot's name, so it
+stays the same across resets and re-ups of the same topology.
+
+`hardware: virtual` on a honeypot keeps qemu's own identity (what a lab may want to show).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from vhoneynet import naming
+
+AUTO = "auto"
+VIRTUAL = "virtual"  # no disguise: qemu's own strings, 52:54:00, the hypervisor bit
+TABLES = "hardware"  # <storage>/hardware/<profile>.smbios: the profiles' BIOS tables, read by qemu
+
+# BIOS characteristics of an ordinary PC firmware: PCI, plug and play, flash upgradeable,
+# shadowing, boot from CD, selectable boot, EDD, 8042 keyboard, serial and printer services.
+_BIOS_CHARACTERISTICS = sum(1 << bit for bit in (7, 9, 11, 12, 15, 16, 19, 27, 28, 29))
+_BIOS_EXTENSION = (0x03, 0x05)  # ACPI, USB legacy; BIOS boot specification, targeted content
+# distribution, and (unlike qemu's own table) not bit 4 of the second byte, "this is a virtual
+# machine", which systemd-detect-virt and others read.
+
+
+@dataclass(frozen=True)
+class Cpu:
+    vendor: str
+    model_id: str
+    family: int
+    model: int
+    stepping: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One real machine: its firmware and board strings, NIC vendor prefixes, processor."""
+
+    name: str
+    bios_vendor: str
+    bios_version: str
+    bios_date: str
+    manufacturer: str
+    product: str
+    family: str
+    sku: str
+    version: str  # system version: qemu puts its machine type (pc-i440fx-7.2) there when it is empty
+    board_product: str
+    serial_format: str  # letters: 'A' an upper-case letter or digit, '9' a digit, others as they are
+    ouis: tuple[str, ...]
+    cpu: Cpu
+
+    def serial(self, hid: str, guest: str, part: str = "system") -> str:
+        """A serial number in this vendor's form, stable per honeynet, honeypot and part."""
+        digest = hashlib.sha256(f"{hid}/{guest}/{part}".encode()).digest()
+        alphabet, digits = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ", "0123456789"
+        out = []
+        for i, c in enumerate(self.serial_format):
+            if c == "A":
+                out.append(alphabet[digest[i] % len(alphabet)])
+            elif c == "9":
+                out.append(digits[digest[i] % 10])
+            else:
+                out.append(c)
+        return "".join(out)
+
+    def bios_table(self) -> bytes:
+        """SMBIOS type 0 (BIOS information), as qemu's `-smbios file=` takes it: qemu's own table
+        cannot be told to clear its virtual-machine bit, so the whole structure comes from here."""
+        major, _, rest = self.bios_version.partition(".")
+        release = (int(major), int(rest.partition(".")[0])) if major.isdigit() and rest[:1].isdigit() else (1, 0)
+        header = struct.pack("<BBHBBHBBQBBBBBB", 0, 0x18, 0, 1, 2, 0xF000, 3, 0x3F, _BIOS_CHARACTERISTICS,
+                             *_BIOS_EXTENSION, *release, 0xFF, 0xFF)
+        strings = (self.bios_vendor, self.bios_version, self.bios_date)
+        return header + b"".join(text.encode("ascii") + b"\0" for text in strings) + b"\0"
+
+    def smbios(self, hid: str, guest: str) -> dict[str, dict[str, str]]:
+        """libvirt <sysinfo type='smbios'> entries, by block (the BIOS block is `bios_table`)."""
+        serial = self.serial(hid, guest)
+        return {
+            "system": {"manufacturer": self.manufacturer, "product": self.product, "version": self.version,
+                       "serial": serial, "sku": self.sku, "family": self.family},
+            "baseBoard": {"manufacturer": self.manufacturer, "product": self.board_product, "version": "A00",
+                          "serial": self.serial(hid, guest, "board")},
+            "chassis": {"manufacturer": self.manufacturer, "version": self.version, "serial": serial},
+        }
+
+
+_COFFEE_LAKE = Cpu("GenuineIntel", "Intel(R) Core(TM) i5-9500 CPU @ 3.00GHz", 6, 158, 10)
+_COMET_LAKE = Cpu("GenuineIntel", "Intel(R) Core(TM) i7-10700 CPU @ 2.90GHz", 6, 165, 5)
+_XEON = Cpu("GenuineIntel", "Intel(R) Xeon(R) E-2234 CPU @ 3.60GHz", 6, 158, 10)
+
+CATALOGUE: dict[str, Profile] = {p.name: p for p in (
+    Profile("dell-optiplex-7070", "Dell Inc.", "1.21.0", "07/12/2023", "Dell Inc.", "OptiPlex 7070",
+            "OptiPlex", "08E1", "Not Specified", "0YNVJG", "AAAAAAA", ("d8:9e:f3", "b8:85:84", "e4:54:e8"), _COFFEE_LAKE),
+    Profile("hp-prodesk-600-g6", "HP", "S01 Ver. 02.14.00", "03/08/2023", "HP", "HP ProDesk 600 G6 Small Form Factor PC",
+            "103C_53307F HP ProDesk", "1D2F6EA#ABA", "SBKPF", "8715", "CZC999AAAA", ("3c:52:82", "ec:8e:b5", "a0:8c:fd"), _COMET_LAKE),
+    Profile("lenovo-thinkcentre-m720q", "LENOVO", "M1UKT4BA", "11/06/2023", "LENOVO", "10T7S0AD00",
+            "ThinkCentre M720q", "LENOVO_MT_10T7_BU_Think_FM_ThinkCentre M720q", "ThinkCentre M720q", "3136", "PC1AAAAA",
+            ("e8:6a:64", "6c:4b:90", "98:fa:9b"), _COFFEE_LAKE),
+    Profile("supermicro-x11scl", "American Megatrends Inc.", "2.6", "11/23/2022", "Supermicro", "SYS-5019C-M",
+            "SMC X11", "Default string", "0123456789", "X11SCL-F", "S999999X9999999", ("ac:1f:6b", "3c:ec:ef"), _XEON),
+)}
+
+
+def names() -> list[str]:
+    """Every value a honeypot's `hardware` field takes."""
+    return [AUTO, VIRTUAL, *CATALOGUE]
+
+
+def profile(hid: str, guest: str, choice: str = AUTO) -> Profile | None:
+    """The profile a honeypot wears (None for `virtual`); `auto` picks one by id and name."""
+    if choice == VIRTUAL:
+        return None
+    if choice == AUTO:
+        digest = hashlib.sha256(f"{hid}/{guest}/hardware".encode()).digest()
+        return list(CATALOGUE.values())[digest[0] % len(CATALOGUE)]
+    return CATALOGUE[choice]
+
+
+def mac(hid: str, guest: str, choice: str = AUTO, nic: int = 0) -> str:
+    """The honeypot's MAC: under one of its profile's vendor prefixes (qemu's for `virtual`)."""
+    chosen = profile(hid, guest, choice)
+    if chosen is None:
+        return naming.mac(hid, guest, nic)
+    digest = hashlib.sha256(f"{hid}/{guest}/{nic}/oui".encode()).digest()
+    return naming.mac(hid, guest, nic, oui=chosen.ouis[digest[0] % len(chosen.ouis)])
+
+
+def bios_table_path(storage: Path, chosen: Profile) -> Path:
+    return storage / TABLES / f"{chosen.name}.smbios"
+
+
+def write_bios_tables(storage: Path) -> None:
+    """Write every profile's BIOS table where qemu reads it (world-readable: nothing in it is
+    secret, and qemu runs as its own user); unchanged files are left alone."""
+    folder = storage / TABLES
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    for chosen in CATALOGUE.values():
+        path = bios_table_path(storage, chosen)
+        table = chosen.bios_table()
+        if path.exists() and path.read_bytes() == table:
+            continue
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(table)
+        partial.chmod(0o644)
+        os.replace(partial, path)
