@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Gateway benchmark: throughput and packet rate across the gateway with every data-control
 layer on (anti-spoofing, limits, throttle at 10 gbit, inline Suricata) against the same gateway
-as a plain bridge (its data-control table removed), in the same run; and whether the packet
-capture drops anything at that rate.
+as a plain bridge (its data-control table removed), in the same run; whether the packet
+capture drops anything at that rate; and what an intruder could time or see: TCP connect
+round trips, and the TTL and TCP option kinds of a SYN as it arrives on the internet side.
 
 Run as root on a host prepared by ./setup.sh (not part of the test suite):
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -79,6 +81,54 @@ else:
         except OSError: pass
     print(json.dumps({"packets": n}))
 """
+
+
+CONNECTOR = r"""
+import json, socket, statistics, sys, time
+dst, n = sys.argv[1], int(sys.argv[2])
+samples = []
+for _ in range(n):
+    started = time.perf_counter()
+    c = socket.create_connection((dst, 7502), timeout=5)
+    samples.append((time.perf_counter() - started) * 1000)
+    c.close()
+    time.sleep(0.02)
+samples.sort()
+print(json.dumps({"connect_ms_median": round(statistics.median(samples), 3),
+                  "connect_ms_p90": round(samples[int(len(samples) * 0.9) - 1], 3)}))
+"""
+
+ACCEPTOR = r"""
+import socket, sys
+n = int(sys.argv[1])
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", 7502)); srv.listen(64); srv.settimeout(30)
+print("ready", flush=True)
+for _ in range(n):
+    srv.accept()[0].close()
+"""
+RTT_CONNECTS = 40
+
+
+def round_trip(probe_ns: str, sink_ns: str, sink: str) -> dict:
+    """TCP connect time (SYN to SYN/ACK and back) across the gateway, and what the sink sees of
+    the first SYN: its TTL (a router would have taken one off) and its TCP option kinds (an
+    inline box that rewrites MSS or drops options would show here)."""
+    syn = subprocess.Popen(["ip", "netns", "exec", sink_ns, "timeout", "30", "tcpdump", "-i", "eth0", "-nn", "-v", "-c", "1",
+                            "tcp dst port 7502 and tcp[13] & 2 != 0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    acceptor = subprocess.Popen(["ip", "netns", "exec", sink_ns, "python3", "-c", ACCEPTOR, str(RTT_CONNECTS)],
+                                stdout=subprocess.PIPE, text=True)
+    acceptor.stdout.readline()
+    time.sleep(1)  # tcpdump listening
+    out = json.loads(subprocess.run(["ip", "netns", "exec", probe_ns, "python3", "-c", CONNECTOR, sink, str(RTT_CONNECTS)],
+                                    capture_output=True, text=True, timeout=120).stdout)
+    acceptor.wait(timeout=30)
+    text = syn.communicate(timeout=40)[0]
+    ttl = re.search(r"\bttl (\d+)", text)
+    options = re.search(r"options \[([^\]]*)\]", text)
+    out["syn_ttl"] = int(ttl[1]) if ttl else None
+    out["syn_options"] = [o.split()[0] for o in options[1].split(",")] if options else None
+    return out
 
 
 def topology(hid: str, capture: Path) -> str:
@@ -145,9 +195,11 @@ def run(hid: str, seconds: float) -> dict:
         control.nft(hid, b, ["add", "element", *control.TABLE, "honeypots", element], "admit the probe")
         capture_start(hid, b)
         result["all_layers"] = measure(probe_ns, sink_ns, str(sink), seconds)
+        result["all_layers"] |= round_trip(probe_ns, sink_ns, str(sink))
         result["capture"] = capture_stop(hid, b)
         control.nft(hid, b, ["delete", "table", *control.TABLE], "remove data control")
         result["plain_bridge"] = measure(probe_ns, sink_ns, str(sink), seconds)
+        result["plain_bridge"] |= round_trip(probe_ns, sink_ns, str(sink))
     finally:
         execute(hid, "gateway", ["nft", "-f", "/run/vhn/config/ruleset.nft"], b)
         for ns in (probe_ns, sink_ns):
@@ -157,6 +209,8 @@ def run(hid: str, seconds: float) -> dict:
     a, plain = result["all_layers"], result["plain_bridge"]
     result["ratio_tcp"] = round(a["tcp_mbytes_per_s"] / max(plain["tcp_mbytes_per_s"], 1e-6), 3)
     result["ratio_udp_pps"] = round(a["udp_received_pps"] / max(plain["udp_received_pps"], 1), 3)
+    result["ratio_connect_ms"] = round(a["connect_ms_median"] / max(plain["connect_ms_median"], 1e-6), 3)
+    result["same_syn_seen"] = (a["syn_ttl"], a["syn_options"]) == (plain["syn_ttl"], plain["syn_options"])
     return result
 
 
