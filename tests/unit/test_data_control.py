@@ -50,13 +50,20 @@ def test_every_layer_in_the_default_ruleset_in_order():
     text = ruleset(topo())
     order = ["goto spoofed", "@lockdown goto lockdown", "ct state invalid", "@fence goto fenced", "jump icmp_policy",
              "update @throttle { ip saddr limit rate over 125000 bytes/second burst 65536 bytes }",
-             "ct state new ct status ! confirmed jump new_flow", "queue num 0"]
+             "jump counted", "queue num 0"]
     positions = [text.index(s) for s in order]
     assert positions == sorted(positions)
     assert "bypass" not in text  # fail-closed
     assert "icmp type echo-request ip length > 1500 goto ping-of-death" in text
     assert "ip daddr { 255.255.255.255, 203.0.113.255 } goto smurf" in text
     assert 'counter web_tcp_new' in text and '203.0.113.80 : "web_tcp_new"' in text
+
+
+def test_each_echo_request_counts_and_other_flows_count_once():
+    counted = ruleset(topo()).split("chain counted {")[1].split("}")[0].split("\n")
+    rules = [line.strip() for line in counted if line.strip()]
+    # one echo id is one conntrack flow: counting flows would let a flood of it pass whole
+    assert rules == ["icmp type echo-request goto new_flow", "ct state new ct status ! confirmed goto new_flow"]
 
 
 def test_roach_motel_icmp_block_fence_allow_and_no_ips():
