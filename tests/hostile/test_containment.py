@@ -201,3 +201,14 @@ def test_a_rule_file_suricata_rejects_fails_up_naming_the_field_and_line(tmp_pat
     out = r.stdout.decode() + r.stderr.decode()
     assert r.returncode != 0, out
     assert "gateway.data_control.ips.rule_files[0] at line 2" in out and "nocasex" in out, out
+
+
+def test_verify_reports_the_one_id_flood_and_the_exploit_classes(honeynet: Honeynet):
+    r = vhn("verify", honeynet.hid, "--json", check=False, timeout=900)
+    layers = {layer["layer"]: layer for layer in json.loads(r.stdout)["layers"]}
+    for layer in layers.values():
+        print(f"verify: {layer['layer']}: sent {layer['sent']}, arrived {layer['arrived']}, limit {layer['limit']}, "
+              f"{layer['verdict']} ({layer['detail']})")
+    flood, exploits = layers["icmp: one-id echo flood"], layers["inline IPS: exploit classes"]
+    assert flood["verdict"] == "pass" and 0 < flood["arrived"] <= ICMP_LIMIT < flood["sent"], flood
+    assert exploits["verdict"] == "pass" and exploits["sent"] == len(payloads()["classes"]), exploits

@@ -312,3 +312,25 @@ def test_config_disk_grows_with_rule_files():
 
     assert config_disk_kib({"a": "x"}) == CONFIG_DISK_KIB
     assert config_disk_kib({"et.rules": "x" * 40 * 1024**2}) >= 50 * 1024
+
+
+def test_verify_containment_verdicts_name_what_crossed():
+    from vhoneynet.gateway.verify import _containment_verdicts
+
+    t = topo()
+    batch = [{"cls": "log4shell", "name": "jndi", "port": 80, "text": "${jndi:x}"},
+             {"cls": "irc-c2", "name": "nick", "port": 6667, "text": "NICK a\r\n"},
+             {"cls": "ssh-telnet-brute-force", "name": "ssh", "port": 22, "connections": 8},
+             {"cls": "benign", "name": "index", "port": 80, "text": "GET /index.html"}]
+    rows = [{"cls": "log4shell", "name": "jndi", "sport": 1}, {"cls": "irc-c2", "name": "nick", "sport": 2},
+            *({"cls": "ssh-telnet-brute-force", "name": "ssh", "sport": 10 + i} for i in range(8)),
+            {"cls": "benign", "name": "index", "sport": 3}]
+    arrived = {"1": "", "2": b"NICK a\r\n".hex(), "3": b"GET /index.html".hex(), **{str(10 + i): "" for i in range(5)}}
+    flood, ips_ = _containment_verdicts(t, {"echo_sent": 80, "echo_arrived": 50, "rows": rows, "batch": batch,
+                                             "connections": arrived})
+    assert (flood.verdict, flood.sent, flood.arrived, flood.limit) == ("pass", 80, 50, 50)
+    assert ips_.verdict == "fail" and ips_.detail == "crossed intact: irc-c2" and (ips_.sent, ips_.arrived) == (3, 1)
+    arrived["2"] = ""
+    flood, ips_ = _containment_verdicts(t, {"echo_sent": 80, "echo_arrived": 79, "rows": rows, "batch": batch,
+                                             "connections": arrived})
+    assert flood.verdict == "fail" and ips_.verdict == "pass" and ips_.detail.startswith("3 of 3 classes blocked")
