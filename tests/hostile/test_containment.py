@@ -198,7 +198,7 @@ def test_a_rule_file_suricata_rejects_fails_up_naming_the_field_and_line(tmp_pat
         r = vhn("up", str(path), check=False)
     finally:
         vhn("down", hid, check=False)
-    out = r.stdout.decode() + r.stderr.decode()
+    out = " ".join((r.stdout.decode() + r.stderr.decode()).split())  # as one line, whatever the terminal wrapped
     assert r.returncode != 0, out
     assert "gateway.data_control.ips.rule_files[0] at line 2" in out and "nocasex" in out, out
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from ipaddress import IPv4Address, IPv4Interface
@@ -38,6 +39,7 @@ PORTS = {"limits": 7001, "spoofed-ip": 7002, "spoofed-mac": 7003, "throttle": 70
 MARKER = "VHN-EXPLOIT-TEST"
 ECHO_ID = 0x5648  # "VH": the one echo id of the ICMP flood probe
 ECHO_FLOOD_OVER = 30  # echo requests sent beyond the ICMP limit
+SINK_READ_SECONDS = 3  # containment_sink.py gives up on a silent connection after this
 BRUTE_FORCE_ALLOWED = 5  # the curated rules' detection_filter: 5 new SSH/telnet connections a minute
 
 
@@ -191,6 +193,7 @@ def _containment(hid: str, b: Backends, topo: Topology, probe: IPv4Address, sink
             out = run_in_netns(probe_ns, ["python3", "-c", _script("containment_sender.py"),
                                           json.dumps({**common, "phase": "exploits"})], timeout=300).stdout
             rows = json.loads(out or b"[]")
+        time.sleep(SINK_READ_SECONDS + 1)  # the sink keeps a connection once it closes or stays silent
     finally:
         proc.send_signal(signal.SIGTERM)
         out_text, _ = proc.communicate(timeout=30)
