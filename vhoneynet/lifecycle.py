@@ -136,7 +136,8 @@ def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, acc
     write_qcow2_overlay(overlay, image.disk)
     if guest.role == "gateway":
         config = run.disks / gateway_config.CONFIG_DISK
-        make_vfat(config, gateway_config.CONFIG_LABEL, gateway_config.config_files(topo, p))
+        files = gateway_config.config_files(topo, p)
+        make_vfat(config, gateway_config.CONFIG_LABEL, files, gateway_config.config_disk_kib(files))
     else:
         config = run.disks / f"{guest.name}-seed.img"
         make_vfat(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))

@@ -21,6 +21,7 @@ CAPTURE_TAG = "capture"
 READY_MARK = "vhn-gateway: ready"
 FAILED_MARK = "vhn-gateway: failed"
 STOP_COMMAND = ["/bin/sh", "/run/vhn/config/stop.sh"]
+CONFIG_DISK_KIB = 2048  # the smallest config disk; larger when the topology brings rule files
 
 _WINDOW_UNIT = {"second": "s", "minute": "m", "hour": "h", "day": "d"}
 _WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -118,3 +119,9 @@ def config_files(topo: Topology, plan: Plan) -> dict[str, str]:
         "alerts.sh": alert_script(topo),
         **ips.config_files(topo),
     }
+
+
+def config_disk_kib(files: dict[str, str]) -> int:
+    """KiB of the gateway's config disk for these files: their size, FAT's overhead, room to spare."""
+    size = sum(len(text.encode()) for text in files.values())
+    return max(CONFIG_DISK_KIB, size * 5 // 4 // 1024 + 1024)

@@ -15,13 +15,16 @@ from importlib.resources import files
 from vhoneynet import hardware, naming
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway.reject import gateway_rules
+from vhoneynet.gateway.rulefiles import read_rule_file
 from vhoneynet.plan import verify_addresses
 from vhoneynet.render import render
 from vhoneynet.topology.model import Topology
 
 CURATED_RULES = "honeynet.rules"
 CUSTOM_RULES = "custom.rules"
+CHECK_SCRIPT = "check-rules.sh"
 DIRECTIONS = ("outbound", "inbound")
+RULE_FILES_FIELD = "gateway.data_control.ips.rule_files"
 
 
 def curated_rules() -> str:
@@ -29,16 +32,15 @@ def curated_rules() -> str:
     return files("vhoneynet").joinpath("data", "rules", CURATED_RULES).read_text()
 
 
-def custom_rules(topo: Topology) -> str:
-    """The topology's own rules: its rule files (read on this host) then its inline rules.
+def rule_file_name(index: int) -> str:
+    """The name on the gateway's config disk of the topology's rule_files[index]."""
+    return f"rule-file-{index}.rules"
 
-    Raises OSError if a rule file cannot be read.
-    """
-    ips = topo.gateway.data_control.ips
-    parts = [f"# from {path}\n{path.read_text()}" for path in ips.rule_files]
-    if ips.rules:
-        parts.append("# inline rules of the topology\n" + "\n".join(ips.rules) + "\n")
-    return "\n".join(parts)
+
+def custom_rules(topo: Topology) -> str:
+    """The topology's inline rules (`ips.rules`), one a line."""
+    rules = topo.gateway.data_control.ips.rules
+    return "# inline rules of the topology\n" + "\n".join(rules) + "\n" if rules else ""
 
 
 def inbound_bpf(topo: Topology) -> str:
@@ -57,18 +59,32 @@ def home_net(topo: Topology) -> list[str]:
 
 
 def config_files(topo: Topology) -> dict[str, str]:
-    """Suricata files for the gateway's config disk (empty when the IPS is disabled)."""
+    """Suricata files for the gateway's config disk (empty when the IPS is disabled).
+
+    Rule files are copied one by one (rule-file-<i>.rules), so Suricata's errors name the
+    file; check-rules.sh names the topology field instead. Raises OSError, ValueError (see
+    read_rule_file; `validate` reports the same problems per field first).
+    """
     ips = topo.gateway.data_control.ips
     if not ips.enabled:
         return {}
-    out = {CUSTOM_RULES: gateway_rules(custom_rules(topo))}
+    out = {}
     if ips.curated:
         out[CURATED_RULES] = gateway_rules(curated_rules())
+    for i, path in enumerate(ips.rule_files):
+        out[rule_file_name(i)] = gateway_rules(read_rule_file(path))
+    out[CUSTOM_RULES] = gateway_rules(custom_rules(topo))
+    rule_files = list(out)
     for direction in DIRECTIONS:
         out[f"suricata-{direction}.yaml"] = render(
             "gateway/suricata.yaml.j2", hid=topo.id, direction=direction,
             home_net=home_net(topo),
-            rule_files=[f for f in (CURATED_RULES, CUSTOM_RULES) if f in out],
+            rule_files=rule_files,
             inbound_bpf=inbound_bpf(topo),
         )
+    out[CHECK_SCRIPT] = render(
+        "gateway/check-rules.sh.j2",
+        fields={rule_file_name(i): f"{RULE_FILES_FIELD}[{i}]" for i in range(len(ips.rule_files))}
+        | {CUSTOM_RULES: "gateway.data_control.ips.rules", CURATED_RULES: "the curated rules"},
+    )
     return out

@@ -8,12 +8,18 @@ host's anti-spoofing layer (nftables at the honeypots' taps) is probed from insi
 honeypot; its verdict rests on what the host measures (the drop counters of that honeypot's
 chain, and the frames seen on the gateway's honeynet tap before the gateway could drop
 anything), never on what the honeypot reports.
-Both namespaces and the probe's ruleset entries are removed afterwards.
+Then the containment probes: an ICMP echo flood that keeps one echo id (bound by the ICMP
+limit), and one connection per exploit payload of the curated rules' test set
+(data/rules/payloads.json; the sink is in the allow set meanwhile, so the connection limit
+does not hide what the IPS lets through), none of which may arrive intact, and benign
+requests, which must. Both namespaces and the probe's ruleset entries are removed afterwards.
 """
 
 from __future__ import annotations
 
 import json
+import signal
+import time
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from ipaddress import IPv4Address, IPv4Interface
@@ -31,6 +37,10 @@ PROBE, SINK = "vprobe", "vsink"
 PORTS = {"limits": 7001, "spoofed-ip": 7002, "spoofed-mac": 7003, "throttle": 7004, "ips": 7005,
          "host-spoofed-ip": 7006, "host-spoofed-mac": 7007, "fence": 7008}
 MARKER = "VHN-EXPLOIT-TEST"
+ECHO_ID = 0x5648  # "VH": the one echo id of the ICMP flood probe
+ECHO_FLOOD_OVER = 30  # echo requests sent beyond the ICMP limit
+SINK_READ_SECONDS = 3  # containment_sink.py gives up on a silent connection after this
+BRUTE_FORCE_ALLOWED = 5  # the curated rules' detection_filter: 5 new SSH/telnet connections a minute
 
 
 @dataclass
@@ -89,9 +99,11 @@ def verify(hid: str, b: Backends, storage=DEFAULT_STORAGE) -> list[LayerResult]:
                                        timeout=seconds).stdout or b"{}")
         host = _host_layer(topo, p, b, sent_cfg, spoofed)
         arrived = _finish(counter, seconds)
+        contained = _containment(hid, b, topo, probe, sink, probe_ns, sink_ns)
     finally:
-        _cleanup(hid, b, element, probe, (probe_ns, sink_ns), (probe_veth, sink_veth))
+        _cleanup(hid, b, element, probe, (probe_ns, sink_ns), (probe_veth, sink_veth), sink)
     results = _verdicts(topo, sent, arrived, host, limit, throttle_rate)
+    results += _containment_verdicts(topo, contained)
     if missing:
         results.insert(0, LayerResult("gateway ruleset", 0, 0, 0, "fail", missing.splitlines()[0][-120:]))
     return results
@@ -136,8 +148,9 @@ def _host_layer(topo: Topology, p, b: Backends, cfg: dict, spoofed: IPv4Address)
             "arrived": at_gateway.get("host-spoofed-ip", 0) + at_gateway.get("host-spoofed-mac", 0)}
 
 
-def _cleanup(hid: str, b: Backends, element: str, probe: IPv4Address, namespaces, veths) -> None:
+def _cleanup(hid: str, b: Backends, element: str, probe: IPv4Address, namespaces, veths, sink: IPv4Address) -> None:
     for argv in (["delete", "element", *TABLE, "honeypots", element],
+                 ["delete", "element", *TABLE, "allow", f"{{ {sink} }}"],
                  *(["delete", "element", *TABLE, s, f"{{ {probe} }}"]
                    for s in ("limit_tcp", "limit_udp", "limit_icmp", "limit_other", "throttle"))):
         try:
@@ -148,6 +161,83 @@ def _cleanup(hid: str, b: Backends, element: str, probe: IPv4Address, namespaces
         b.net.delete_netns(ns)
     for veth in veths:
         b.net.delete_link(veth)
+
+
+def containment_payloads() -> dict:
+    """The curated rules' test payloads by exploit class, and the benign requests (payloads.json)."""
+    return json.loads(files("vhoneynet").joinpath("data", "rules", "payloads.json").read_text())
+
+
+def _containment(hid: str, b: Backends, topo: Topology, probe: IPv4Address, sink: IPv4Address,
+                 probe_ns: str, sink_ns: str) -> dict:
+    """Send the one-id echo flood, then every exploit payload; return what was sent and what arrived."""
+    dc = topo.gateway.data_control
+    doc = containment_payloads()
+    batch = [{**p, "cls": cls} for cls, items in doc["classes"].items() for p in items]
+    batch = [{**p, "connections": BRUTE_FORCE_ALLOWED + 3} if "connections" in p else p
+             for p in batch if p["cls"] != "ssh-telnet-brute-force" or p["port"] == 22]
+    batch += [{**p, "cls": "benign"} for p in doc["benign"]]
+    ports = sorted({p["port"] for p in batch})
+    sink_cfg = {"iface": "eth0", "ports": ports, "source": str(probe), "echo_id": ECHO_ID}
+    proc = spawn(["python3", "-c", _script("containment_sink.py"), json.dumps(sink_cfg)], sink_ns)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # "ready": listening, and the echo counter is bound
+    echo_count = dc.limits.icmp + ECHO_FLOOD_OVER
+    common = {"sink": str(sink), "echo_id": ECHO_ID, "echo_count": echo_count, "payloads": batch}
+    rows: list[dict] = []
+    try:
+        run_in_netns(probe_ns, ["python3", "-c", _script("containment_sender.py"), json.dumps({**common, "phase": "icmp"})],
+                     timeout=60)
+        if dc.ips.enabled and dc.mode != "roach-motel":
+            nft(hid, b, ["add", "element", *TABLE, "allow", f"{{ {sink} }}"], "exempt the verify sink from the limits")
+            out = run_in_netns(probe_ns, ["python3", "-c", _script("containment_sender.py"),
+                                          json.dumps({**common, "phase": "exploits"})], timeout=300).stdout
+            rows = json.loads(out or b"[]")
+        time.sleep(SINK_READ_SECONDS + 1)  # the sink keeps a connection once it closes or stays silent
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out_text, _ = proc.communicate(timeout=30)
+    arrived = json.loads(out_text.strip().splitlines()[-1]) if out_text.strip() else {}
+    return {"echo_sent": echo_count, "echo_arrived": arrived.get("echo", 0), "rows": rows, "batch": batch,
+            "connections": arrived.get("connections", {})}
+
+
+def _containment_verdicts(topo: Topology, c: dict) -> list[LayerResult]:
+    dc = topo.gateway.data_control
+    blocked_icmp = dc.mode == "roach-motel" or dc.icmp == "block"
+    limit = 0 if blocked_icmp else dc.limits.icmp
+    got = c["echo_arrived"]
+    ok = got == 0 if limit == 0 else 0 < got <= limit  # at least one passes: the probe works
+    out = [LayerResult("icmp: one-id echo flood", c["echo_sent"], got, limit, "pass" if ok else "fail",
+                       "echo requests of one id that reached the sink")]
+    if not c["rows"]:
+        out.append(LayerResult("inline IPS: exploit classes", 0, 0, 0, "skipped", "IPS disabled or roach-motel"))
+        return out
+    payload = {(p["cls"], p["name"]): p for p in c["batch"]}
+    crossed, benign_lost, classes, brute = set(), [], set(), 0
+    for row in c["rows"]:
+        p = payload[(row["cls"], row["name"])]
+        got_bytes = bytes.fromhex(c["connections"].get(str(row.get("sport")), ""))
+        if "connections" in p:
+            classes.add(row["cls"])
+            brute += str(row.get("sport")) in c["connections"]
+            continue
+        sent = bytes.fromhex(p["hex"]) if "hex" in p else p["text"].encode()
+        if row["cls"] == "benign":
+            if got_bytes != sent:
+                benign_lost.append(row["name"])
+            continue
+        classes.add(row["cls"])
+        if sent in got_bytes:
+            crossed.add(row["cls"])
+    if brute > BRUTE_FORCE_ALLOWED:
+        crossed.add("ssh-telnet-brute-force")
+    ok = not crossed and not benign_lost
+    detail = (f"{len(classes) - len(crossed)} of {len(classes)} classes blocked; benign requests passed" if ok else
+              "; ".join(filter(None, [crossed and f"crossed intact: {', '.join(sorted(crossed))}",
+                                      benign_lost and f"benign requests lost: {', '.join(benign_lost)}"])))
+    out.append(LayerResult("inline IPS: exploit classes", len(classes), len(crossed), 0, "pass" if ok else "fail", detail))
+    return out
 
 
 def _verdicts(topo: Topology, sent: dict, arrived: dict, host: dict | None, limit: int, rate: int) -> list[LayerResult]:

@@ -158,7 +158,8 @@ class Ips(Spec):
     """Suricata inline on outbound traffic (drop / replace / reject); inbound is only alerted on."""
 
     enabled: bool = True
-    rule_files: list[Path] = Field(default_factory=list, description="extra rule files on this host, added to the curated set")
+    rule_files: list[Path] = Field(default_factory=list, description="extra Suricata rule files (ET Open or your own): absolute "
+                                   "paths on this host, regular UTF-8 files of at most 64 MiB, loaded after the curated set")
     rules: list[str] = Field(default_factory=list, description="extra rules, one Suricata rule a line")
     curated: bool = Field(True, description="load the curated rule set shipped with vhoneynet")
 

@@ -8,6 +8,7 @@ from ipaddress import IPv4Address
 
 from vhoneynet import naming
 from vhoneynet.gateway.reject import unsupported_reject
+from vhoneynet.gateway.rulefiles import read_rule_file
 from vhoneynet.images import brought_disk
 from vhoneynet.topology.model import Topology
 
@@ -118,7 +119,9 @@ def _brought_disks(topo: Topology) -> list[Problem]:
 
 
 def _ips(topo: Topology) -> list[Problem]:
-    """Rules the gateway cannot load: unreadable rule files, actions it cannot carry out."""
+    """Rules the gateway cannot load: rule files that are not absolute paths to readable, regular,
+    bounded UTF-8 files; actions it cannot carry out. (Suricata checks the rules themselves in
+    the gateway at boot, see gateway/check-rules.sh.j2.)"""
     problems: list[Problem] = []
     ips = topo.gateway.data_control.ips
     where = ("gateway", "data_control", "ips")
@@ -127,9 +130,12 @@ def _ips(topo: Topology) -> list[Problem]:
             problems.append(((*where, "rules", i), f"{action} is not supported: the gateway resets only the honeypot's side"))
     for i, path in enumerate(ips.rule_files):
         try:
-            lines = path.read_text().splitlines()
+            lines = read_rule_file(path).splitlines()
         except OSError as e:
             problems.append(((*where, "rule_files", i), f"cannot read {path}: {e.strerror}"))
+            continue
+        except ValueError as e:
+            problems.append(((*where, "rule_files", i), str(e)))
             continue
         for n, line in enumerate(lines, 1):
             if action := unsupported_reject(line):

@@ -92,6 +92,10 @@ ip link set int master br0
 ip link set ext up
 ip link set int up
 
+step=rules
+# A rule Suricata cannot load fails the start (it would be skipped silently): see check-rules.sh.
+why=$(/bin/sh /run/vhn/config/check-rules.sh) || { say "failed: $why"; exit 1; }
+
 step=ips
 # Suricata: outbound inline on NFQUEUE 0 (fail-closed: until it runs, nothing leaves),
 # inbound passive on ext. Logs reach /capture/<day>/ids through links re-pointed each day.
