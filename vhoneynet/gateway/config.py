@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vhoneynet import hardware, naming
+from vhoneynet import hardware
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway import capture, ips, reject
 from vhoneynet.plan import Plan, admin_addresses, verify_addresses

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from vhoneynet import hardware, naming
+from vhoneynet import hardware
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway.reject import gateway_rules
 from vhoneynet.gateway.rulefiles import read_rule_file
