@@ -16,7 +16,7 @@ from vhoneynet.backend.disks import make_vfat, write_qcow2_overlay
 from vhoneynet.backend.libvirt import GuestInfo, qemu_can_reach
 from vhoneynet.backends import Backends
 from vhoneynet.capture import follower as capture_follower
-from vhoneynet.capture import sessions
+from vhoneynet.capture import sessions, share
 from vhoneynet.errors import (
     BroughtDiskUnreachable,
     GuestNotReady,
@@ -71,6 +71,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     progress(f"acceleration: {accel}")
 
     capture = CaptureFolder.of(topo).create(topo.gateway.capture.group)
+    share.prepare(topo)  # the gateway's one writable host folder, mounted nosuid/nodev/noexec
 
     for bridge in p.bridges:
         if bridge.owned:
@@ -243,6 +244,7 @@ def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progr
     capture = run.captures()
     alerts.stop_follower(run)
     capture_follower.stop_follower(run)
+    share.release(capture.share)  # its virtiofsd is gone with the gateway
     if run.remove():
         removed["dirs"].append(str(run.path))
     if not any(removed.values()):

@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 
 from vhoneynet import hardware
+from vhoneynet.gateway import capture
 from vhoneynet.render import render
 from vhoneynet.topology.model import Honeypot, Topology
 
@@ -73,7 +74,8 @@ def _capture_files(topo: Topology) -> list[GuestFile]:
     forward = render("cloudinit/rsyslog/forward.conf.j2", loghost=topo.networks.honeynet.log_sink)
     return [GuestFile("/etc/rsyslog.d/90-vhn-loghost.conf", forward),
             GuestFile(CAPTURE_SYSCTL, render("cloudinit/sysctl-capture.conf.j2")),
-            GuestFile(AUDIT_SCRIPT, render("cloudinit/audit.py.j2"), mode="0755"),
+            GuestFile(AUDIT_SCRIPT, render("cloudinit/audit.py.j2", loghost=topo.networks.honeynet.log_sink,
+                                           port=capture.AUDIT_PORT), mode="0755"),
             GuestFile(f"/etc/systemd/system/{AUDIT_UNIT}", render("cloudinit/audit.service.j2"))]
 
 

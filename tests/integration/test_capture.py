@@ -210,7 +210,7 @@ def test_capture_follower_keeps_the_store_current(honeynet: Honeynet, traffic: d
 
 
 def pcap_sizes(honeynet: Honeynet) -> dict[Path, int]:
-    return {p: p.stat().st_size for p in (honeynet.capture / honeynet.hid).glob("*/pcap/*.pcap*")}
+    return {p: p.stat().st_size for p in (honeynet.capture / honeynet.hid / "gateway").glob("*/pcap/*.pcap*")}
 
 
 def test_captures_survive_a_honeypot_reset_and_new_ones_arrive(honeynet: Honeynet, traffic: dict):
@@ -221,7 +221,7 @@ def test_captures_survive_a_honeypot_reset_and_new_ones_arrive(honeynet: Honeyne
     kinds = {e["type"] for e in before.values()}
     assert {"syslog", "command", "keystrokes", "firewall", "alert"} <= kinds, kinds
     pcaps = pcap_sizes(honeynet)
-    syslog_before = b"".join(p.read_bytes() for p in (honeynet.capture / honeynet.hid).glob("*/syslog/web.log"))
+    syslog_before = b"".join(p.read_bytes() for p in (honeynet.capture / honeynet.hid / "gateway").glob("*/syslog/web.log"))
 
     # an intruder still logged in when the reset comes: what he typed at the prompt is kept too
     still_in = f"still-logged-in-{marker}"
@@ -242,7 +242,7 @@ def test_captures_survive_a_honeypot_reset_and_new_ones_arrive(honeynet: Honeyne
     assert before.keys() <= after.keys()  # every record from before is still in the store
     assert all(pcaps[p] <= size for p, size in pcap_sizes(honeynet).items() if p in pcaps)
     assert pcaps.keys() <= pcap_sizes(honeynet).keys()
-    syslog_after = b"".join(p.read_bytes() for p in (honeynet.capture / honeynet.hid).glob("*/syslog/web.log"))
+    syslog_after = b"".join(p.read_bytes() for p in (honeynet.capture / honeynet.hid / "gateway").glob("*/syslog/web.log"))
     assert syslog_after.startswith(syslog_before)
     # the reset honeypot is captured again: its syslog, and traffic to it in the IDS log and the pcap
     again = f"after-reset-{time.time_ns()}"

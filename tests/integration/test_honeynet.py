@@ -127,7 +127,7 @@ def test_honeypot_cannot_reach_the_host_or_admin_network(honeynet: Honeynet):
 
 def test_pcap_on_the_host_holds_inbound_and_outbound_packets(honeynet: Honeynet):
     day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    files = sorted(glob.glob(str(honeynet.capture / honeynet.hid / "gateway" / day / "pcap" / "*.pcap")))
+    files = sorted(glob.glob(str(honeynet.capture / honeynet.hid / "gateway" / day / "pcap" / "*.pcap*")))
     assert files, f"no pcap for {day} in {honeynet.capture}"
     def count(display_filter: str) -> int:
         total = 0

@@ -80,7 +80,7 @@ def test_every_recipe_answers_a_real_client_from_outside(catalogue: Honeynet, ho
 
 
 def pcaps(h: Honeynet) -> dict[str, int]:
-    return {f: Path(f).stat().st_size for f in glob.glob(str(h.capture / h.hid / "*" / "pcap" / "*.pcap"))}
+    return {f: Path(f).stat().st_size for f in glob.glob(str(h.capture / h.hid / "gateway" / "*" / "pcap" / "*.pcap*"))}
 
 
 def test_reset_discards_and_checkpoint_restores_a_file_captures_kept(catalogue: Honeynet):

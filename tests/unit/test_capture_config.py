@@ -49,7 +49,7 @@ def test_honeypots_forward_syslog_and_audit_sessions_at_every_boot():
 
 def _audit_module() -> dict:
     scope = {"__name__": "vhn_audit"}
-    exec(compile(render("cloudinit/audit.py.j2"), "vhn-audit", "exec"), scope)  # noqa: S102 - our own template
+    exec(compile(render("cloudinit/audit.py.j2", loghost="127.0.0.1", port=601), "vhn-audit", "exec"), scope)  # noqa: S102 - our own template
     return scope
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from vhoneynet.capture import archive
+from vhoneynet.backend.netlink import HostNet
+from vhoneynet.capture import archive, quota
 from vhoneynet.capture.records import iso
 from vhoneynet.capture.store import CaptureStore, address_map
 from vhoneynet.errors import BadTimeSpec, CaptureNotFound, VhoneynetError
@@ -62,6 +63,7 @@ def refresh(captures: Captures, store: CaptureStore) -> dict:
     result: dict = {"removed_days": [], "ingested": 0, "shipped": None, "ship_error": None}
     if captures.retention_days:
         result["removed_days"] = archive.apply_retention(captures.root, captures.retention_days)
+    result["quota"] = quota.enforce(captures.root, captures.topology, HostNet)  # control wins over a full share
     result["ingested"] = store.ingest()
     collect = captures.collect
     if collect is not None:

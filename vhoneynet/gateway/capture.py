@@ -1,4 +1,5 @@
-"""The gateway's data capture besides the pcap: the honeypots' log sink, the firewall log, retention.
+"""The gateway's data capture besides the pcap: the honeypots' log sink (syslog, and the audit
+channel of keystrokes and commands), the firewall log, retention, the quota watcher.
 
 Rendered onto the gateway's config disk next to data control's files and run by start.sh
 (capture.sh), with its own nftables tables so the two rulesets never edit each other.
@@ -6,14 +7,51 @@ Rendered onto the gateway's config disk next to data control's files and run by 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from vhoneynet.render import render
-from vhoneynet.topology.model import Topology
+from vhoneynet.topology.model import Capture, Topology
 
 SINK_PORT = "vlog"  # the log sink's veth on br0
+# The log sink's port for the honeypots' audit forwarders (cloudinit/audit.py): only a
+# connection from a source port below 1024 reaches it, which an unprivileged user cannot bind.
+AUDIT_PORT = 601
+QUOTA_CHECK_SECONDS = 10
+# How the capture quota is split between the gateway's writers; whatever else it writes (IDS,
+# firewall log, alerts) has the rest, and the quota watcher stops everything at the quota.
+PCAP_PART = 0.5  # of the quota: the most one hour's pcap ring may hold
+SYSLOG_PART = 0.25  # of the quota: shared by the honeypots' syslog and audit files of one day
+MIN_FILE_BYTES = 64 << 10
+TCPDUMP_MB = 1_000_000  # tcpdump's -C counts millions of bytes
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the gateway's writers get of a quota."""
+
+    quota: int  # bytes
+    pcap_file_mb: int  # tcpdump -C
+    pcap_files: int  # tcpdump -W: files in one hour's ring
+    log_file: int  # bytes a honeypot's syslog (and its audit) file may reach in one day
+
+    @property
+    def quota_kib(self) -> int:
+        return self.quota // 1024
+
+
+def budget(capture: Capture, honeypots: int) -> Budget:
+    """Split `capture.quota` between the pcap ring and the honeypots' log files."""
+    quota = capture.quota_bytes
+    pcap = int(quota * PCAP_PART)
+    file_mb = max(1, min(capture.rotate_mb, pcap // 4 // TCPDUMP_MB))
+    files = max(2, pcap // (file_mb * TCPDUMP_MB))
+    log_file = max(MIN_FILE_BYTES, int(quota * SYSLOG_PART) // (2 * max(1, honeypots)))
+    return Budget(quota, file_mb, files, log_file)
 
 
 def _context(topo: Topology) -> dict:
     net = topo.networks.honeynet
+    shares = budget(topo.gateway.capture, len(topo.honeypots))
     return {
         "hid": topo.id,
         "loghost": net.log_sink,
@@ -21,6 +59,13 @@ def _context(topo: Topology) -> dict:
         "sink_port": SINK_PORT,
         "retention_days": topo.gateway.capture.retention_days,
         "honeypots": [{"name": h.name, "address": h.address} for h in topo.honeypots],
+        "audit_port": AUDIT_PORT,
+        "cidr": net.cidr,
+        "pcap": topo.gateway.capture.pcap,
+        "quota": topo.gateway.capture.quota,
+        "quota_kib": shares.quota_kib,
+        "quota_check_seconds": QUOTA_CHECK_SECONDS,
+        "log_file_bytes": shares.log_file,
     }
 
 

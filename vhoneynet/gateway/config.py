@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from vhoneynet import hardware
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.gateway import capture, ips, reject
+from vhoneynet.gateway.capture import budget
 from vhoneynet.plan import Plan, admin_addresses, verify_addresses
 from vhoneynet.render import render
 from vhoneynet.topology.model import Limits, Topology, rate_bytes, size_bytes
@@ -82,13 +83,14 @@ def ruleset(topo: Topology) -> str:
 def start_script(topo: Topology, plan: Plan) -> str:
     """The shell script the gateway runs at boot (bridge, ruleset, capture)."""
     _, gateway_admin = admin_addresses(topo)
+    pcap_ring = budget(topo.gateway.capture, len(topo.honeypots))
     return render(
         "gateway/start.sh.j2",
         hid=topo.id,
         nics={nic.role if nic.role != "adm" else "mgmt": nic.mac for nic in plan.gateway.nics},
         admin_address=gateway_admin,
         capture={"pcap": topo.gateway.capture.pcap, "rotate_seconds": 3600,
-                 "rotate_mb": topo.gateway.capture.rotate_mb},
+                 "rotate_mb": pcap_ring.pcap_file_mb, "pcap_files": pcap_ring.pcap_files},
         ips=topo.gateway.data_control.ips.enabled,
     )
 

@@ -188,6 +188,10 @@ class DataControl(Spec):
                                               "`lockdown`/`unlock` keep this in the running honeynet's saved topology")
 
 
+_QUOTA_UNITS = {"M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+Quota = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}[MGT]$", description="bytes: a whole number of M, G or T (MiB, GiB, TiB)")]
+
+
 class Capture(Spec):
     pcap: bool = Field(True, description="full packet capture of the gateway bridge")
     directory: Path | None = Field(None, description="default: <host.storage>/captures")
@@ -197,6 +201,13 @@ class Capture(Spec):
     retention_days: int = Field(30, ge=1, le=36500, description="days kept (at most 100 years: `date -d` bounds it)")
     rotate_mb: int = Field(100, ge=1, le=1_000_000,
                            description="a pcap file is rotated hourly or at this size, whichever comes first")
+    quota: Quota = Field("10G", description="most the gateway may write into the capture share (pcap, IDS, logs); "
+                                            "over it, outbound is locked down and a capture-full alert raised")
+
+    @property
+    def quota_bytes(self) -> int:
+        """The quota in bytes ("10G" -> 10 GiB)."""
+        return int(self.quota[:-1]) * _QUOTA_UNITS[self.quota[-1]]
 
 
 class Hpfeeds(Spec):

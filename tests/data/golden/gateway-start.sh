@@ -55,10 +55,12 @@ ip link set mgmt up
 
 
 step=capture
-# The host's capture folder: pcap, IDS logs, firewall log and alerts land there.
+# The host's capture share: pcap, IDS logs, firewall log, syslog and alerts land there (the
+# host mounts it nosuid,nodev,noexec too, and its virtiofsd makes no device nodes).
 mkdir -p /capture
-mount -t virtiofs capture /capture
-# Full packet capture of the bridge, straight onto the host's capture folder.
+mount -t virtiofs -o nosuid,nodev,noexec capture /capture
+# Full packet capture of the bridge, straight into the host's capture share: a file per hour or
+# 100 MB, and within one hour a ring of 53 files (the oldest overwritten): at most half the quota.
 (
 	while :; do
 		for day in "$(date -u +%F)" "$(date -u -d tomorrow +%F)"; do mkdir -p "/capture/$day/pcap"; done
@@ -71,7 +73,7 @@ mkdir -p "/capture/$(date -u +%F)/pcap"
 # promiscuous mode, so the bridge would clone each frame with its still unconfirmed conntrack
 # entry, and the kernel drops such packets at NFQUEUE: the inline IPS would stop everything.
 ip link set int up
-tcpdump -i int -n -U --immediate-mode -s 0 -Z root -G 3600 -C 100 \
+tcpdump -i int -n -U --immediate-mode -s 0 -Z root -G 3600 -C 100 -W 53 \
 	-w '/capture/%Y-%m-%d/pcap/demo-%Y%m%dT%H%M%S.pcap' > /var/log/vhn-tcpdump.log 2>&1 &
 for _ in $(seq 50); do
 	grep -q "listening on int" /var/log/vhn-tcpdump.log && break
