@@ -16,6 +16,7 @@ from vhoneynet.gateway.config import FAILED_MARK, READY_MARK
 _CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at")
 _PANIC = re.compile(r"(?<!end )Kernel panic - not syncing: [^\r\n\]]*")
 MAX_PANICS = 3
+MAX_READ = 1 << 20  # what one poll takes of a console: a guest may print without end
 
 
 @dataclass
@@ -37,7 +38,7 @@ class ConsoleWatch:
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
-                data = f.read()
+                data = f.read(MAX_READ)
         except FileNotFoundError:
             return None
         self.offset += len(data)
