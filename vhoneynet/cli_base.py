@@ -64,12 +64,12 @@ def _fail(e: Exception) -> typer.Exit:
     """Report `e` and the exit code: 2 for a refused id or name (as for any invalid argument), else 1."""
     if _state["debug"]:
         err.print_exception()
-    err.print(text("error:", "red"), text(e, multiline=True), highlight=False)
+    err.print(text("error:", "red"), text(e, multiline=True), highlight=False, soft_wrap=True)  # paths stay whole
     return typer.Exit(2 if isinstance(e, InvalidName) else 1)
 
 
 def _progress(message: str) -> None:
-    err.print(text(time.strftime('%H:%M:%S'), "dim"), text(message, multiline=True), highlight=False)
+    err.print(text(time.strftime('%H:%M:%S'), "dim"), text(message, multiline=True), highlight=False, soft_wrap=True)
 
 
 def _print_json(data: object) -> None:

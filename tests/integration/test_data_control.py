@@ -320,7 +320,11 @@ def test_rendered_ruleset_and_suricata_config_pass_their_validators_in_the_gatew
 
 
 def test_verify_passes_when_healthy_and_fails_when_the_ruleset_is_flushed(honeynet: Honeynet):
-    tables_before = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    def tables() -> list[str]:  # the host's nft tables but other honeynets' (tests beside this one come and go)
+        lines = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout.splitlines()
+        return [t for t in lines if " vhn_" not in t or t.endswith(f"vhn_{honeynet.hid}")]
+
+    tables_before = tables()
     healthy = vhn("verify", honeynet.hid, "--json", check=False, timeout=300)
     report = json.loads(healthy.stdout)
     assert healthy.returncode == 0 and report["ok"], json.dumps(report, indent=1)
@@ -328,7 +332,7 @@ def test_verify_passes_when_healthy_and_fails_when_the_ruleset_is_flushed(honeyn
     assert set(verdicts.values()) == {"pass"}, verdicts
     assert "fence list" in verdicts  # the session honeynet fences 192.0.2.0/24
     # verify leaves nothing behind: no new host table (the honeynet's own vhn_<id> stays), no probe namespace
-    assert subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout == tables_before
+    assert tables() == tables_before
     assert not [n for n in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout.split()
                 if n.startswith(f"vhn-{honeynet.hid}-v")]
     r = honeynet.exec("gateway", "nft", "flush", "ruleset")
