@@ -146,20 +146,20 @@ def _depth(value: object) -> int:
 
 
 def _obj(rec: dict, name: str) -> dict:
-    value = rec.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise RecordError(f"{name}: expected an object, got {type(value).__name__}")
-    return value
+    return _of_type(rec, name, dict, "an object")
 
 
 def _list(rec: dict, name: str) -> list:
+    return _of_type(rec, name, list, "a list")
+
+
+def _of_type(rec: dict, name: str, kind: type, what: str):
+    """Field `name` of `kind`; empty when missing or null; RecordError for any other type."""
     value = rec.get(name)
     if value is None:
-        return []
-    if not isinstance(value, list):
-        raise RecordError(f"{name}: expected a list, got {type(value).__name__}")
+        return kind()
+    if not isinstance(value, kind):
+        raise RecordError(f"{name}: expected {what}, got {type(value).__name__}")
     return value
 
 
