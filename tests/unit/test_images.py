@@ -12,6 +12,7 @@ import pytest
 
 from vhoneynet.errors import RecipeInvalid, UnknownRecipe
 from vhoneynet.images import RECIPES_DIR, BuiltImage, ImageStore, Recipe, Service
+from vhoneynet.imagebuild.rootfs import RootTree
 
 
 def write_recipe(recipes: Path, name: str, toml: str, files: dict[str, str] | None = None,
@@ -214,3 +215,26 @@ def test_a_build_only_clears_its_own_leftovers(tmp_path: Path):
     with pytest.raises(Stop):  # the first step is announced after the clean-up
         store.build("linux", progress=stop_at_first_step)
     assert not mine.exists() and other.exists()
+
+
+def test_a_build_resolves_names_as_the_host_does_and_leaves_the_guest_its_own(tmp_path: Path):
+    """The mirror may be named in the host's hosts file; neither it nor the host's resolvers stay in the image."""
+    tree = RootTree(tmp_path)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    (tmp_path / "etc/hosts").write_text("127.0.0.1\tlocalhost\n")
+    with tree.building():
+        assert (tmp_path / "etc/hosts").read_bytes() == Path("/etc/hosts").read_bytes()
+        assert (tmp_path / "etc/resolv.conf").read_bytes() == Path("/etc/resolv.conf").read_bytes()
+    assert (tmp_path / "etc/hosts").read_text() == "127.0.0.1\tlocalhost\n"
+    assert (tmp_path / "etc/resolv.conf").read_bytes() == b""
+    assert not (tmp_path / "usr/sbin/policy-rc.d").exists()
+
+
+def test_a_hosts_file_written_by_the_recipe_is_kept(tmp_path: Path):
+    tree = RootTree(tmp_path)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    with tree.building():
+        (tmp_path / "etc/hosts").write_text("10.0.0.5\tfiles.corp.example files\n")
+    assert (tmp_path / "etc/hosts").read_text() == "10.0.0.5\tfiles.corp.example files\n"

@@ -60,20 +60,28 @@ class RootTree:
 
     @contextmanager
     def building(self) -> Iterator[None]:
-        """Give the chroot the host's DNS and forbid service starts, for the build only."""
+        """Give the chroot the host's name resolution (its resolvers and its hosts file: a host
+        may name its mirror there) and forbid service starts, for the build only."""
         policy = self.path / "usr/sbin/policy-rc.d"
         resolv = self.path / "etc/resolv.conf"
+        hosts = self.path / "etc/hosts"
+        own_hosts = hosts.read_bytes() if hosts.is_file() and not hosts.is_symlink() else None
         policy.write_bytes(POLICY_RC_D)
         policy.chmod(0o755)
-        resolv.unlink(missing_ok=True)
-        shutil.copyfile("/etc/resolv.conf", resolv)
+        for name in (resolv, hosts):
+            name.unlink(missing_ok=True)
+            shutil.copyfile(f"/etc/{name.name}", name)
         try:
             yield
         finally:
             policy.unlink(missing_ok=True)
-            # The host's resolvers must not end up in guests.
+            # The host's resolvers and names must not end up in guests.
             resolv.unlink(missing_ok=True)
             resolv.write_bytes(b"")
+            if hosts.is_file() and hosts.read_bytes() == Path("/etc/hosts").read_bytes():  # not the recipe's own
+                hosts.unlink()
+                if own_hosts is not None:
+                    hosts.write_bytes(own_hosts)
 
     def install(self, packages: Iterable[str], debs: Path) -> None:
         """apt-get install packages, reusing and filling the shared .deb cache."""
