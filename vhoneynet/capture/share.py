@@ -9,9 +9,11 @@ options libvirt has no element for). `release` undoes the mount at `down`; the f
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from vhoneynet.backend.process import run
+from vhoneynet.errors import CommandFailed
 from vhoneynet.guestxml import capture_share, virtiofsd_wrapper
 from vhoneynet.render import render
 from vhoneynet.topology.model import Topology
@@ -42,10 +44,20 @@ def prepare(topo: Topology) -> Path:
     return share
 
 
-def release(share: Path) -> None:
-    """Unmount the share's own mount, if it has one (the captured files stay). Raises CommandFailed."""
+def release(share: Path, patience: float = 15) -> None:
+    """Unmount the share's own mount, if it has one (the captured files stay). A process still
+    closing its files there (a virtiofsd or follower on its way out) keeps it busy for a moment:
+    that is waited for up to `patience` seconds, then the mount is detached lazily (it goes with
+    its last user). Another `down` unmounting it at the same time is no error. Raises CommandFailed."""
+    deadline = time.monotonic() + patience
     while is_mounted(share):  # `up` run twice over one share stacks two mounts
-        run(["umount", str(share)])
+        lazy = ["--lazy"] if time.monotonic() > deadline else []
+        try:
+            run(["umount", *lazy, str(share)])
+        except CommandFailed:
+            if lazy and is_mounted(share):
+                raise
+            time.sleep(0.2)
 
 
 def is_mounted(path: Path) -> bool:
