@@ -31,7 +31,7 @@ from vhoneynet.imagebuild.rootfs import RootTree
 from vhoneynet.permissions import TRAVERSE, make_folder
 
 # Bump when the builder changes what it puts into an image: every digest changes with it.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 RECIPES_DIR = Path(
     os.environ.get("VHONEYNET_RECIPES") or Path(__file__).resolve().parent.parent / "images"
 )

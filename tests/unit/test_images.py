@@ -12,7 +12,8 @@ import pytest
 
 from vhoneynet.errors import RecipeInvalid, UnknownRecipe
 from vhoneynet.images import RECIPES_DIR, BuiltImage, ImageStore, Recipe, Service
-from vhoneynet.imagebuild.rootfs import RootTree
+from vhoneynet.backend.process import run
+from vhoneynet.imagebuild.rootfs import GUEST_UMASK, RootTree
 
 
 def write_recipe(recipes: Path, name: str, toml: str, files: dict[str, str] | None = None,
@@ -238,3 +239,19 @@ def test_a_hosts_file_written_by_the_recipe_is_kept(tmp_path: Path):
     with tree.building():
         (tmp_path / "etc/hosts").write_text("10.0.0.5\tfiles.corp.example files\n")
     assert (tmp_path / "etc/hosts").read_text() == "10.0.0.5\tfiles.corp.example files\n"
+
+
+def test_a_guest_tree_is_built_with_debian_modes_not_the_private_umask(tmp_path: Path):
+    """vhoneynet runs with umask 077; what the build makes inside a guest must not inherit it."""
+    old = os.umask(0o077)
+    try:
+        tree = RootTree(tmp_path)
+        (tmp_path / "etc").mkdir()
+        (tmp_path / "usr/sbin").mkdir(parents=True)
+        with tree.building():
+            assert (tmp_path / "etc/resolv.conf").stat().st_mode & 0o777 == 0o644
+        assert (tmp_path / "etc/resolv.conf").stat().st_mode & 0o777 == 0o644
+        made = run(["sh", "-c", f"touch {tmp_path}/made && stat -c %a {tmp_path}/made"], umask=GUEST_UMASK)
+        assert made.strip() == "644"  # what chroot, debootstrap and tar run with
+    finally:
+        os.umask(old)

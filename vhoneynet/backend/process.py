@@ -30,20 +30,21 @@ class Finished:
 
 
 def run(argv: Argv, *, stdin: bytes | str | None = None, timeout: float | None = None,
-        env: Mapping[str, str] | None = None) -> str:
+        env: Mapping[str, str] | None = None, umask: int = -1) -> str:
     """Run a host tool and return its stdout as text.
 
     Raises ToolMissing, CommandTimedOut (killed after `timeout` seconds), or CommandFailed with
     the exit code and the tail of stderr (of stdout when stderr is empty: debootstrap says why there).
+    `umask`, when given, replaces this process's private one for the command (see permissions.py).
     """
-    return run_bytes(argv, stdin=stdin, timeout=timeout, env=env).decode(errors="replace")
+    return run_bytes(argv, stdin=stdin, timeout=timeout, env=env, umask=umask).decode(errors="replace")
 
 
 def run_bytes(argv: Argv, *, stdin: bytes | str | None = None, timeout: float | None = None,
-              env: Mapping[str, str] | None = None) -> bytes:
+              env: Mapping[str, str] | None = None, umask: int = -1) -> bytes:
     """Like `run`, for a tool whose output is binary (an image, for instance)."""
     args = [str(a) for a in argv]
-    done = _run(args, stdin, timeout, env=env)
+    done = _run(args, stdin, timeout, env=env, umask=umask)
     if done.returncode != 0:
         said = done.stderr if done.stderr.strip() else done.stdout
         raise CommandFailed(args, done.returncode, said.decode(errors="replace"))
@@ -84,11 +85,12 @@ def start_detached(argv: Argv, log: Path) -> int:
 
 
 def _run(args: list[str], stdin: bytes | str | None, timeout: float | None, *,
-         env: Mapping[str, str] | None = None, user: str | None = None) -> Finished:
+         env: Mapping[str, str] | None = None, user: str | None = None, umask: int = -1) -> Finished:
     data = stdin.encode() if isinstance(stdin, str) else stdin
     extra = {"user": user, "extra_groups": []} if user is not None else {}
     try:
-        proc = subprocess.run(args, input=data, capture_output=True, timeout=timeout, env=env, check=False, **extra)
+        proc = subprocess.run(args, input=data, capture_output=True, timeout=timeout, env=env, check=False,
+                              umask=umask, **extra)
     except FileNotFoundError:
         raise ToolMissing(args[0]) from None
     except subprocess.TimeoutExpired:  # subprocess.run has killed it

@@ -28,6 +28,11 @@ APT_INSTALL = [
 TAR_KEEP_EVERYTHING = ["--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls"]
 # Refuses every service start requested by maintainer scripts while we build.
 POLICY_RC_D = b"#!/bin/sh\nexit 101\n"
+# A guest's files are made as Debian makes them, not under vhoneynet's own private umask: a
+# resolv.conf or hosts file only root can read breaks name resolution for every other user
+# (apt's _apt first of all) and is nothing an ordinary machine has.
+GUEST_UMASK = 0o022
+GUEST_FILE_MODE = 0o644
 
 
 class RootTree:
@@ -37,7 +42,7 @@ class RootTree:
         self.path = path
 
     def chroot(self, argv: list[str], stdin: bytes | None = None) -> str:
-        return run(["chroot", self.path, *argv], stdin=stdin, env=CHROOT_ENV)
+        return run(["chroot", self.path, *argv], stdin=stdin, env=CHROOT_ENV, umask=GUEST_UMASK)
 
     # --- how the tree starts ------------------------------------------------
 
@@ -46,11 +51,12 @@ class RootTree:
         argv = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}"]
         if packages:
             argv.append("--include=" + ",".join(packages))
-        run([*argv, suite, self.path, mirror], env={**os.environ, "LC_ALL": "C"})
+        run([*argv, suite, self.path, mirror], env={**os.environ, "LC_ALL": "C"}, umask=GUEST_UMASK)
 
     def unpack(self, tarball: Path) -> None:
-        self.path.mkdir()
-        run(["tar", "--extract", "--file", tarball, "--directory", self.path, *TAR_KEEP_EVERYTHING])
+        self.path.mkdir(mode=0o755)
+        run(["tar", "--extract", "--file", tarball, "--directory", self.path, *TAR_KEEP_EVERYTHING],
+            umask=GUEST_UMASK)
 
     def pack(self, tarball: Path) -> None:
         run(["tar", "--create", "--file", tarball, "--directory", self.path,
@@ -71,6 +77,7 @@ class RootTree:
         for name in (resolv, hosts):
             name.unlink(missing_ok=True)
             shutil.copyfile(f"/etc/{name.name}", name)
+            name.chmod(GUEST_FILE_MODE)
         try:
             yield
         finally:
@@ -78,10 +85,12 @@ class RootTree:
             # The host's resolvers and names must not end up in guests.
             resolv.unlink(missing_ok=True)
             resolv.write_bytes(b"")
+            resolv.chmod(GUEST_FILE_MODE)
             if hosts.is_file() and hosts.read_bytes() == Path("/etc/hosts").read_bytes():  # not the recipe's own
                 hosts.unlink()
                 if own_hosts is not None:
                     hosts.write_bytes(own_hosts)
+                    hosts.chmod(GUEST_FILE_MODE)
 
     def install(self, packages: Iterable[str], debs: Path) -> None:
         """apt-get install packages, reusing and filling the shared .deb cache."""
@@ -109,11 +118,13 @@ class RootTree:
                 lists.unlink()
         # Empty, not missing: systemd makes a fresh id on each guest's first boot.
         (self.path / "etc/machine-id").write_bytes(b"")
+        (self.path / "etc/machine-id").chmod(0o444)  # as systemd leaves it
         (self.path / "var/lib/dbus/machine-id").unlink(missing_ok=True)
         # Every guest boots a fresh overlay: without these stamps systemd reruns ldconfig
         # and update-done (ConditionNeedsUpdate) on each boot, on the critical path under TCG.
         for stamp in ("etc/.updated", "var/.updated"):
             (self.path / stamp).write_bytes(b"")
+            (self.path / stamp).chmod(GUEST_FILE_MODE)
 
     # --- reading it -----------------------------------------------------------
 
