@@ -22,7 +22,9 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from vhoneynet import warm
 from vhoneynet.backend.disks import backing_file, write_qcow2_overlay
+from vhoneynet.backends import Backends
 from vhoneynet.capture import sessions
 from vhoneynet.errors import (
     AgentUnavailable,
@@ -31,7 +33,6 @@ from vhoneynet.errors import (
     GuestNotFound,
     VhoneynetError,
 )
-from vhoneynet.backends import Backends
 from vhoneynet.lifecycle import (
     Progress,
     _quiet,
@@ -41,21 +42,27 @@ from vhoneynet.lifecycle import (
 )
 from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.plan import Guest, plan
-from vhoneynet.readiness import ConsoleWatch
+from vhoneynet.readiness import ConsoleWatch, Restored
 from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
+from vhoneynet.warm import WarmState
 
 CHECKPOINT_FILE = "checkpoint.json"
 
 
 def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None = None,
           storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet, timeout: float = 900,
-          probe: bool = True) -> dict:
+          probe: bool = True, warm_start: bool = True) -> dict:
     """Put honeypots (default: all) back to pristine, or to checkpoint `to`, and wait until ready
     (with `probe`: until their services answer from the internet side, as after `up`).
 
+    Back to pristine, a honeypot with a warm state (see warm.py) is restored from it, unless
+    `warm_start` is off: no boot, it is at "ready" again at once. Otherwise its disk is reverted
+    and it boots.
+
     Raises InvalidName, HoneynetNotFound, GuestNotFound, CheckpointNotFound, GuestNotReady.
-    Returns per guest: the disk revert time and the time until ready (seconds).
+    Returns per guest: how it was reset ("restore" or "boot"), the disk revert time and the time
+    until ready (seconds).
     """
     run = RunDir(storage, hid)
     if to is not None:
@@ -64,32 +71,45 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     p = plan(topo)
     targets = _honeypots(topo, p, guests)
     sources = {g.name: _checkpoint_disk(run, to, g.name) for g in targets} if to else {}
+    restored = {g.name for g in targets if to is None and warm_start and WarmState.of(run, g.name).exists()}
     capture = run.captures(topology=topo)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     timings: dict[str, dict] = {}
-    watches: dict[str, ConsoleWatch] = {}
+    watches: dict[str, ConsoleWatch | Restored] = {}
 
-    def revert(g: Guest) -> None:
+    def stop(g: Guest) -> None:
         started = time.monotonic()
         if g.agent and b.hv.domain_state(g.domain) == "running":
             sessions.hang_up(b.hv, g.domain)  # an open session's typed keystrokes leave first
         b.hv.stop_domain(g.domain)
-        stopped = time.monotonic()
         _archive_console(capture.console(g.name), stamp, to)
-        overlay = run.disk(g.name)
-        backing = sources.get(g.name) or _base_of(overlay)
-        write_qcow2_overlay(overlay, backing)  # replaces the old one in one step
-        _restore_nvram(b, g, run, to)
-        reverted = time.monotonic()
-        watches[g.name] = ConsoleWatch.from_now(capture.console(g.name), g.role)
-        b.hv.boot_domain(g.domain)
-        timings[g.name] = {"stop": round(stopped - started, 3), "disk_revert": round(reverted - stopped, 3),
-                           "start": round(time.monotonic() - reverted, 3)}
-        progress(f"guest {g.name}: disk reverted to {to or 'pristine'} in {reverted - stopped:.3f} s")
+        timings[g.name] = {"how": "restore" if g.name in restored else "boot",
+                           "stop": round(time.monotonic() - started, 3)}
+
+    def start(g: Guest) -> None:
+        started = time.monotonic()
+        if g.name in restored:
+            warm.restore(run, b, g)
+            watches[g.name] = Restored()
+            reverted = time.monotonic()
+            warm.settle(b, g)
+            progress(f"guest {g.name}: restored to its warm state in {reverted - started:.3f} s")
+        else:
+            overlay = run.disk(g.name)
+            write_qcow2_overlay(overlay, sources.get(g.name) or _base_of(overlay))  # replaces the old one in one step
+            _restore_nvram(b, g, run, to)
+            reverted = time.monotonic()
+            watches[g.name] = ConsoleWatch.from_now(capture.console(g.name), g.role)
+            b.hv.boot_domain(g.domain)
+            progress(f"guest {g.name}: disk reverted to {to or 'pristine'} in {reverted - started:.3f} s")
+        timings[g.name] |= {"disk_revert": round(reverted - started, 3), "start": round(time.monotonic() - reverted, 3)}
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-        list(pool.map(revert, targets))
+        list(pool.map(stop, targets))
+        # their old lives' connections end as after a crash, before the new lives begin
+        warm.end_old_connections(b, p.gateway, [str(g.address) for g in targets])
+        list(pool.map(start, targets))
     images = {g.image: b.images.get(g.image) for g in targets}
     probes = guest_probes(topo, p, {k: v for k, v in images.items() if v is not None}) if probe else {}
     waiting = time.monotonic() - started

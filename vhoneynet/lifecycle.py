@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vhoneynet import hardware, hostrules, naming
+from vhoneynet import hardware, hostrules, naming, warm
 from vhoneynet.backend.disks import make_vfat, write_qcow2_overlay
 from vhoneynet.backend.libvirt import GuestInfo, qemu_can_reach
 from vhoneynet.backends import Backends
@@ -23,6 +23,7 @@ from vhoneynet.errors import (
     HoneynetExists,
     HoneynetNotFound,
     ResourceConflict,
+    VhoneynetError,
 )
 from vhoneynet.gateway import alerts
 from vhoneynet.gateway import config as gateway_config
@@ -33,7 +34,7 @@ from vhoneynet.neighbours import check_neighbours, host_lock, summary
 from vhoneynet.permissions import group_id
 from vhoneynet.plan import Guest, Plan, admin_addresses, plan
 from vhoneynet.probes import Probe, ProbeSource, free_address, probe_source, probes_for
-from vhoneynet.readiness import ConsoleWatch
+from vhoneynet.readiness import ConsoleWatch, Restored
 from vhoneynet.render import render
 from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
 from vhoneynet.seed import SEED_LABEL, documents
@@ -50,9 +51,11 @@ def _quiet(_: str) -> None:
 # --- up --------------------------------------------------------------------
 
 
-def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600, probe: bool = True) -> dict:
+def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600, probe: bool = True,
+       warm_state: bool = True) -> dict:
     """Create and boot the honeynet; return its status once every guest is ready (and, with
-    `probe`, once every honeypot's services answer from the internet side).
+    `probe`, once every honeypot's services answer from the internet side). With `warm_state`,
+    each honeypot is then saved as it is, ready, so a reset restores it instead of booting it.
 
     Raises HoneynetExists, ResourceConflict, ImageBuildFailed, GuestNotReady, ….
     Whatever was created before a failure carries the honeynet id, so `down` removes it.
@@ -98,16 +101,43 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     booting = time.monotonic()
     with probing(topo, p, b) as source:
         wait_ready(topo.id, watches, b, progress, timeout, guest_probes(topo, p, images) if probe else None, source)
+    ready = time.monotonic()
+    if warm_state:
+        save_warm_states(run, p.honeypots, b, progress)
     alerts.start_follower(topo)  # delivers data-control alerts to the topology's hook, if any
     capture_follower.start_follower(topo)  # keeps the local event store current (and ships it)
     result = status(topo.id, b, topo.host.storage)
     result["timings"] = {  # seconds: image builds, orchestration (everything but images and boot), guest boot
         "images": round(images_done - started, 2),
         "orchestration": round(booting - images_done, 2),
-        "boot": round(time.monotonic() - booting, 2),
+        "boot": round(ready - booting, 2),
         "domain_start": round(max(starts), 2),  # part of orchestration: libvirt starting a qemu process (slowest)
+        "warm_state": round(time.monotonic() - ready, 2),
     }
     return result
+
+
+def save_warm_states(run: RunDir, honeypots: tuple[Guest, ...] | list[Guest], b: Backends, progress: Progress) -> None:
+    """Save every honeypot's warm state, in parallel (each guest stops for the time of its save
+    and restore; its clock is set right after). A honeypot whose state cannot be saved is only
+    reported: it runs on (booted again if the save stopped it), and its resets boot."""
+    def save(g: Guest) -> None:
+        try:
+            took = warm.save(run, b, g)
+        except VhoneynetError as e:
+            warm.forget(run, g.name)
+            progress(f"guest {g.name}: no warm state, its resets will boot: {e}")
+            if b.hv.domain_state(g.domain) != "running":
+                b.hv.boot_domain(g.domain)
+            return
+        progress(f"guest {g.name}: warm state saved ({took['bytes'] >> 20} MiB) in {took['save'] + took['restore']:.1f} s")
+        try:
+            warm.settle(b, g)
+        except VhoneynetError as e:
+            progress(f"guest {g.name}: clock not set after its save: {e}")
+
+    with ThreadPoolExecutor(max_workers=max(1, len(honeypots))) as pool:
+        list(pool.map(save, honeypots))
 
 
 def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
@@ -147,7 +177,7 @@ def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, acc
     return domain_xml(topo, guest, image, accel, overlay, config, capture.console(guest.name))
 
 
-def wait_ready(hid: str, watches: dict[str, ConsoleWatch], b: Backends, progress: Progress, timeout: float,
+def wait_ready(hid: str, watches: dict[str, ConsoleWatch | Restored], b: Backends, progress: Progress, timeout: float,
                probes: dict[str, list[Probe]] | None = None, source: ProbeSource | None = None) -> dict[str, float]:
     """Wait until every watched guest is ready: its console says so, then each of its `probes`
     answers from `source`. Returns the seconds each guest took; raises GuestNotReady."""

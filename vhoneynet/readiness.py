@@ -58,3 +58,17 @@ class ConsoleWatch:
     def last_line(self) -> str:
         lines = [ln.strip() for ln in self.tail.splitlines() if ln.strip()]
         return lines[-1][-160:] if lines else "(no console output)"
+
+
+@dataclass
+class Restored:
+    """A guest restored from its warm state: it was saved ready, so its console has nothing
+    more to say; only its service probes are waited for."""
+
+    panics: list[str] = field(default_factory=list)
+
+    def poll(self) -> str:
+        return "ready"
+
+    def last_line(self) -> str:
+        return "(restored from its warm state)"

@@ -38,6 +38,7 @@ HONEYNETS = "honeynets"
 TOPOLOGY_FILE = "topology.json"
 LOCK_FILE = ".lock"
 DISKS = "disks"
+WARM = "warm"
 CHECKPOINTS = "checkpoints"
 SHARE = "gateway"  # the guest-writable subfolder of a capture folder
 STORE_FILE = "events.sqlite"
@@ -136,6 +137,11 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.path / CHECKPOINTS
+
+    @property
+    def warm(self) -> Path:
+        """The honeypots' warm states (see warm.py): memory and devices, over a frozen disk layer."""
+        return self.path / WARM
 
     def checkpoint(self, name: str) -> Path:
         """The folder of checkpoint `name`. Raises InvalidName."""

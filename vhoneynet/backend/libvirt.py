@@ -175,6 +175,22 @@ class Hypervisor:
         except libvirt.libvirtError as e:
             raise VhoneynetError(f"starting {name} failed: {e.get_error_message()}") from None
 
+    def save_domain(self, name: str, state: Path) -> None:
+        """Write a running domain's memory and device state to the file `state` and stop it
+        (virDomainSave: qemu is stopped with its disk caches flushed). Raises VhoneynetError."""
+        try:
+            self.conn.lookupByName(name).saveFlags(str(state), None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
+        except libvirt.libvirtError as e:
+            raise VhoneynetError(f"saving the state of {name} failed: {e.get_error_message()}") from None
+
+    def restore_domain(self, state: Path) -> None:
+        """Start the (defined, stopped) domain a state file was saved from, running from that
+        moment on; the file stays, to be restored again. Raises VhoneynetError."""
+        try:
+            self.conn.restoreFlags(str(state), None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
+        except libvirt.libvirtError as e:
+            raise VhoneynetError(f"restoring {state.name} failed: {e.get_error_message()}") from None
+
     def pause_domain(self, name: str) -> None:
         """Stop the vCPUs; qemu flushes its disk caches, so the overlay file is consistent on disk."""
         self.conn.lookupByName(name).suspend()
@@ -313,7 +329,7 @@ class _Reply(BaseModel):
 
 
 class Pong(_Reply):
-    """guest-ping: an empty object."""
+    """guest-ping (and guest-set-time): an empty object."""
 
 
 class ExecStarted(_Reply):
@@ -341,6 +357,7 @@ class ExecStatus(_Reply):
 
 AGENT_REPLIES: dict[str, TypeAdapter] = {
     "guest-ping": TypeAdapter(Pong),
+    "guest-set-time": TypeAdapter(Pong),
     "guest-exec": TypeAdapter(ExecStarted),
     "guest-exec-status": TypeAdapter(ExecStatus),
     "guest-fsfreeze-freeze": TypeAdapter(Annotated[int, Field(strict=True, ge=0)]),  # file systems frozen

@@ -13,6 +13,7 @@ from vhoneynet.render import render
 from vhoneynet.topology.model import Capture, Topology
 
 SINK_PORT = "vlog"  # the log sink's veth on br0
+SINK_NETNS = "log"  # the log sink's network namespace in the gateway
 # The log sink's port for the honeypots' audit forwarders (cloudinit/audit.py): only a
 # connection from a source port below 1024 reaches it, which an unprivileged user cannot bind.
 AUDIT_PORT = 601
@@ -57,6 +58,7 @@ def _context(topo: Topology) -> dict:
         "loghost": net.log_sink,
         "prefixlen": net.cidr.prefixlen,
         "sink_port": SINK_PORT,
+        "sink_netns": SINK_NETNS,
         "retention_days": topo.gateway.capture.retention_days,
         "honeypots": [{"name": h.name, "address": h.address} for h in topo.honeypots],
         "audit_port": AUDIT_PORT,
@@ -67,6 +69,13 @@ def _context(topo: Topology) -> dict:
         "quota_check_seconds": QUOTA_CHECK_SECONDS,
         "log_file_bytes": shares.log_file,
     }
+
+
+def drop_connections(addresses: list[str]) -> list[str]:
+    """The command (run in the gateway) that drops the log sink's end of every TCP connection
+    with these honeypots: their forwarders' next packet on one gets a reset, and they reconnect."""
+    peers = " or ".join(f"dst {a}" for a in addresses)
+    return ["ip", "netns", "exec", SINK_NETNS, "ss", "--kill", "--tcp", f"( {peers} )"]
 
 
 def config_files(topo: Topology) -> dict[str, str]:

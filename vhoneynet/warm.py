@@ -1,0 +1,109 @@
+"""Warm state: a honeypot saved the moment it first was ready, so a reset restores it instead of
+booting it.
+
+A warm state is two files in the honeynet's run folder (`warm/`): the guest's memory and device
+state (a libvirt save file) and its disk as it was at that moment (the overlay it had run on,
+frozen read-only, a backing file from then on). Saving stops the guest (libvirt's save: qemu
+stopped with its caches flushed, so the overlay is quiet), moves its overlay aside as the frozen
+layer, gives it a new empty overlay on top, and restores it: the guest runs on from the state
+just saved, having lost nothing. A restore is the same second half: a fresh overlay over the
+frozen layer, the state file restored — the guest is back exactly at "ready", in about the time
+it takes to read its memory back.
+
+Libvirt's save/restore rather than snapshots: libvirt 9.0 cannot revert external snapshots, and
+internal ones need every disk in qcow2 and no pflash. The gateway is never saved: its capture
+share (virtiofs) cannot be migrated, which is what a save is.
+
+What the guest must not notice, and how (see `settle`): its clock jumps to now (qemu-ga's
+guest-set-time) instead of running on from the saved second; connections of its old life end as
+after a crash: the gateway drops its end of them (`ss -K`), so the restored guest's next packet
+on one gets a reset and its log forwarders reconnect (gateway/capture.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vhoneynet.backend.disks import write_qcow2_overlay
+from vhoneynet.backends import Backends
+from vhoneynet.errors import AgentUnavailable, VhoneynetError
+from vhoneynet.gateway import capture
+from vhoneynet.permissions import TRAVERSE, make_folder
+from vhoneynet.plan import Guest
+from vhoneynet.rundir import RunDir
+
+READ_ONLY = 0o444
+
+
+@dataclass(frozen=True)
+class WarmState:
+    """One honeypot's saved state: memory and devices, and the disk layer under them."""
+
+    state: Path
+    layer: Path
+
+    @classmethod
+    def of(cls, run: RunDir, guest: str) -> WarmState:
+        return cls(run.warm / f"{guest}.state", run.warm / f"{guest}.qcow2")
+
+    def exists(self) -> bool:
+        return self.state.is_file() and self.layer.is_file()
+
+
+def save(run: RunDir, b: Backends, g: Guest) -> dict:
+    """Save running honeypot `g` as its warm state, then let it run on from that state. Returns
+    the seconds of the save and of the restore, and the state's size. Raises VhoneynetError (the
+    guest is restored, or at worst stopped, on the overlay it had)."""
+    warm = WarmState.of(run, g.name)
+    make_folder(run.warm, TRAVERSE)  # qemu walks through to the frozen layer, a backing file
+    overlay = run.disk(g.name)
+    started = time.monotonic()
+    b.hv.save_domain(g.domain, warm.state)
+    saved = time.monotonic()
+    os.replace(overlay, warm.layer)  # the disk the saved memory belongs to, kept as it is
+    warm.layer.chmod(READ_ONLY)
+    write_qcow2_overlay(overlay, warm.layer)
+    b.hv.restore_domain(warm.state)
+    return {"save": round(saved - started, 3), "restore": round(time.monotonic() - saved, 3),
+            "bytes": warm.state.stat().st_size}
+
+
+def restore(run: RunDir, b: Backends, g: Guest) -> None:
+    """Start stopped honeypot `g` from its warm state, on a fresh overlay of the frozen layer.
+    Raises VhoneynetError when it has none, or when libvirt cannot restore it."""
+    warm = WarmState.of(run, g.name)
+    if not warm.exists():
+        raise VhoneynetError(f"guest {g.name} has no warm state to restore")
+    write_qcow2_overlay(run.disk(g.name), warm.layer)
+    b.hv.restore_domain(warm.state)
+
+
+def forget(run: RunDir, guest: str) -> None:
+    """Drop a honeypot's memory state, so its resets boot. The frozen layer stays: the guest's
+    overlay may sit on it (it goes with the run folder at `down`)."""
+    WarmState.of(run, guest).state.unlink(missing_ok=True)
+
+
+def end_old_connections(b: Backends, gateway: Guest, addresses: list[str]) -> None:
+    """Drop the gateway's end of every connection with these honeypots, as a crash of theirs
+    would leave them: the restored guests' next packets on them get a reset. Best effort: a
+    gateway that does not answer leaves the guests' forwarders to time out instead."""
+    if not addresses:
+        return
+    try:
+        b.hv.execute(gateway.domain, capture.drop_connections(addresses), timeout=30)
+    except VhoneynetError:
+        pass
+
+
+def settle(b: Backends, g: Guest) -> None:
+    """Set a restored honeypot's clock to now (it runs on from the saved second otherwise).
+    Raises AgentUnavailable when its agent does not answer."""
+    try:
+        b.hv.agent(g.domain, "guest-set-time", {"time": time.time_ns()}, timeout=30)
+    except AgentUnavailable as e:
+        if "hwclock" not in str(e):  # the clock is set; only writing it back to the RTC failed
+            raise
