@@ -21,11 +21,31 @@ from pathlib import Path
 from vhoneynet import naming
 from vhoneynet.backend.protocols import ExecResult, GuestInfo
 from vhoneynet.backends import Backends
-from vhoneynet.errors import AgentUnavailable, LinkError, ResourceConflict, UnknownRecipe, VhoneynetError
+from vhoneynet.errors import (
+    AgentUnavailable,
+    LinkError,
+    ResourceConflict,
+    UnknownRecipe,
+    VhoneynetError,
+)
 from vhoneynet.gateway.config import READY_MARK
 from vhoneynet.images import BuiltImage, Service
 from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import Topology
+
+HID = "vfake"  # the honeynet id of the tests over these fakes
+
+
+def topology(storage: Path, hid: str = HID, honeypots: tuple[str, ...] = ("dns", "web")) -> Topology:
+    """A gateway, `honeypots` and one outside host, whose state lives under `storage`."""
+    return Topology.model_validate({
+        "id": hid,
+        "host": {"storage": str(storage), "accel": "tcg"},
+        "honeypots": [{"name": n, "image": f"linux-{n}", "address": f"203.0.113.{10 + i}"}
+                      for i, n in enumerate(honeypots)],
+        "outside": [{"name": "attacker", "address": "203.0.113.66"}],
+    })
+
 
 CLOUD_INIT_DONE = "Cloud-init v. 24.1.3 finished at Sun, 06 Dec 2026 16:00:00 +0000. Up 30.00 seconds"
 

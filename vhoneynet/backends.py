@@ -13,7 +13,14 @@ from vhoneynet import images, naming
 from vhoneynet.backend import hostfw, netlink
 from vhoneynet.backend import libvirt as virt
 from vhoneynet.backend.process import run_in_netns
-from vhoneynet.backend.protocols import CaptureHost, ExecResult, HostFirewall, HostNet, Hypervisor, ImageStore
+from vhoneynet.backend.protocols import (
+    CaptureHost,
+    ExecResult,
+    HostFirewall,
+    HostNet,
+    Hypervisor,
+    ImageStore,
+)
 from vhoneynet.capture import follower as capture_follower
 from vhoneynet.capture import share
 from vhoneynet.errors import GuestNotFound, HoneynetNotFound

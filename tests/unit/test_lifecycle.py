@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import CLOUD_INIT_DONE, FakeHypervisor, fake_backends
+from tests.fakes import CLOUD_INIT_DONE, HID, FakeHypervisor, fake_backends, topology
 from vhoneynet import lifecycle, naming
 from vhoneynet.backends import Backends
 from vhoneynet.capture.sessions import HANG_UP
@@ -27,18 +27,6 @@ from vhoneynet.probes import Probe
 from vhoneynet.readiness import ConsoleWatch
 from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology.model import Topology
-
-HID = "vfake"
-
-
-def topology(storage: Path, hid: str = HID, honeypots: tuple[str, ...] = ("dns", "web")) -> Topology:
-    return Topology.model_validate({
-        "id": hid,
-        "host": {"storage": str(storage), "accel": "tcg"},
-        "honeypots": [{"name": n, "image": f"linux-{n}", "address": f"203.0.113.{10 + i}"}
-                      for i, n in enumerate(honeypots)],
-        "outside": [{"name": "attacker", "address": "203.0.113.66"}],
-    })
 
 
 @pytest.fixture
