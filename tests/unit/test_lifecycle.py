@@ -8,9 +8,10 @@ from ipaddress import IPv4Interface
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.fakes import CLOUD_INIT_DONE, HID, FakeHypervisor, fake_backends, topology
-from vhoneynet import lifecycle, naming
+from vhoneynet import cli, lifecycle, naming
 from vhoneynet.backends import Backends
 from vhoneynet.capture.sessions import HANG_UP
 from vhoneynet.errors import (
@@ -371,3 +372,47 @@ def test_probes_are_skipped_without_a_source(b, tmp_path):
     watches = booting(b, tmp_path, {"web": [CLOUD_INIT_DONE]})
     probe = Probe("web", "http", "http", "203.0.113.11", 80)
     assert "web" in lifecycle.wait_ready(HID, watches, b, lambda _: None, 5, {"web": [probe]}, None)
+
+
+# --- the command: `up` removes what a failed `up` made ---------------------------------------
+
+
+def run_up(monkeypatch, b: Backends, topo: Topology, *args: str):
+    monkeypatch.setattr(cli, "_load", lambda _path: topo)
+    monkeypatch.setattr(cli, "_backends", lambda _uri="": b)
+    path = topo.host.storage.parent / "topology.yml"  # read by `_load` in the command, not here
+    path.touch()
+    return CliRunner().invoke(cli.app, ["up", str(path), "--json", *args])
+
+
+def test_a_failed_up_command_removes_what_it_made_and_keeps_the_captures(monkeypatch, b, storage):
+    topo = topology(storage)
+    hv(b).never_ready.add("dns")
+    result = run_up(monkeypatch, b, topo, "--timeout", "0.2")
+    assert result.exit_code == 1 and "not ready" in result.output
+    assert leftovers(b) == NOTHING
+    assert CaptureFolder.of(topo).consoles.is_dir()
+
+
+def test_an_interrupted_up_command_removes_what_it_made(monkeypatch, b, storage):
+    def interrupt(guest: str) -> None:
+        if guest == "web":
+            raise KeyboardInterrupt
+
+    hv(b).on_start = interrupt
+    result = run_up(monkeypatch, b, topology(storage))
+    assert result.exit_code == 130 and leftovers(b) == NOTHING  # 128 + SIGINT, as a shell reports it
+
+
+def test_a_failed_up_command_keeps_everything_on_request(monkeypatch, b, storage):
+    hv(b).start_fails.add("web")
+    result = run_up(monkeypatch, b, topology(storage), "--keep-on-failure")
+    assert result.exit_code == 1 and leftovers(b)["domains"]
+
+
+def test_an_up_command_refused_for_an_existing_honeynet_removes_nothing_of_it(monkeypatch, b, storage):
+    lifecycle.up(topology(storage), b)
+    before = leftovers(b)
+    result = run_up(monkeypatch, b, topology(storage))
+    assert result.exit_code == 1 and "already" in result.output
+    assert leftovers(b) == before
