@@ -87,7 +87,7 @@ class FakeHypervisor:
 
     def __init__(self) -> None:
         self.domains: dict[str, FakeDomain] = {}
-        self.pools_: dict[str, str] = {}  # name -> xml
+        self.pool_xml: dict[str, str] = {}  # name -> xml
         self.console: dict[str, list[str]] = {}
         self.never_ready: set[str] = set()
         self.dies: set[str] = set()
@@ -116,7 +116,8 @@ class FakeHypervisor:
 
     def define_orphan(self, name: str) -> None:
         """A domain named like a honeynet's guest without vhoneynet metadata (a half-made one)."""
-        self.domains[name] = FakeDomain(name, f"<domain><name>{name}</name></domain>", None, None, "running")
+        with self.lock:
+            self.domains[name] = FakeDomain(name, f"<domain><name>{name}</name></domain>", None, None, "running")
 
     def boot_domain(self, name: str) -> None:
         dom = self._domain(name)
@@ -140,10 +141,9 @@ class FakeHypervisor:
         return sorted(found, key=lambda g: (g.hid, g.role != "gateway", g.guest))
 
     def honeynet_domains(self, hid: str) -> tuple[list[GuestInfo], list[str]]:
-        guests = [g for g in self.guests(hid)]
         orphans = [d.name for d in list(self.domains.values())
                    if d.info is None and d.name.startswith(naming.domain_prefix(hid))]
-        return guests, orphans
+        return self.guests(hid), orphans
 
     def remove_domain(self, name: str) -> None:
         with self.lock:
@@ -184,16 +184,16 @@ class FakeHypervisor:
 
     def ensure_pool(self, xml: str, name: str) -> None:
         with self.lock:
-            self.pools_.setdefault(name, xml)
+            self.pool_xml.setdefault(name, xml)
         path = ET.fromstring(xml).findtext("target/path")
         Path(path or "").mkdir(parents=True, exist_ok=True)
 
     def remove_pool(self, name: str) -> None:
         with self.lock:
-            self.pools_.pop(name, None)
+            self.pool_xml.pop(name, None)
 
     def pools(self, prefix: str) -> list[str]:
-        return sorted(n for n in self.pools_ if n.startswith(prefix))
+        return sorted(n for n in self.pool_xml if n.startswith(prefix))
 
     # --- guest agent -------------------------------------------------------
 
@@ -222,53 +222,57 @@ class FakeNet:
     """Links (bridges and veths, with their state) and network namespaces, by name."""
 
     def __init__(self) -> None:
-        self.links_: dict[str, dict] = {}  # name -> {"kind", "up", "address", "master"}
+        self.link_state: dict[str, dict] = {}  # name -> {"kind", "up", "address", "master"}
         self.namespaces: dict[str, dict] = {}  # name -> {"veth", "address", "mac"}
         self.host_addresses: list[IPv4Interface] = []  # the host's other addresses (not on our links)
+        self.made: list[str] = []  # every namespace ever made, in order
         self.lock = threading.Lock()
 
     def ensure_bridge(self, name: str, address: IPv4Interface | None = None) -> None:
         with self.lock:
-            found = self.links_.setdefault(name, {"kind": "bridge", "up": True, "address": address})
+            found = self.link_state.setdefault(name, {"kind": "bridge", "up": True, "address": address})
             if found["kind"] != "bridge":
                 raise ResourceConflict(f"{name} exists on this host and is not a bridge")
 
     def delete_link(self, name: str) -> None:
         with self.lock:
-            self.links_.pop(name, None)
+            self.link_state.pop(name, None)
 
     def set_link_up(self, name: str, up: bool) -> None:
-        if name not in self.links_:
+        if name not in self.link_state:
             raise LinkError("set state of", name, "no such link")
-        self.links_[name]["up"] = up
+        self.link_state[name]["up"] = up
 
     def link_is_up(self, name: str) -> bool:
-        return name in self.links_ and self.links_[name]["up"]
+        return name in self.link_state and self.link_state[name]["up"]
 
     def links(self, prefix: str) -> list[str]:
-        return sorted(n for n in list(self.links_) if n.startswith(prefix))
+        return sorted(n for n in list(self.link_state) if n.startswith(prefix))
 
     def link_exists(self, name: str) -> bool:
-        return name in self.links_
+        return name in self.link_state
 
     def addresses_in_use(self) -> list[IPv4Interface]:
-        return [*self.host_addresses, *(link["address"] for link in self.links_.values() if link.get("address"))]
+        return [*self.host_addresses, *(link["address"] for link in self.link_state.values() if link.get("address"))]
 
     def add_outside_host(self, netns: str, bridge: str, veth: str, address: IPv4Interface,
                          gateway: IPv4Address | None = None, mac: str | None = None) -> None:
         with self.lock:
             if netns in self.namespaces:
                 raise ResourceConflict(f"network namespace {netns} already exists on this host")
-            if veth in self.links_:
+            if veth in self.link_state:
                 raise ResourceConflict(f"link {veth} already exists on this host")
-            if bridge not in self.links_:
+            if bridge not in self.link_state:
                 raise LinkError("add outside host", veth, f"bridge {bridge} does not exist")
             self.namespaces[netns] = {"veth": veth, "address": address, "mac": mac}
-            self.links_[veth] = {"kind": "veth", "up": True, "master": bridge}
+            self.made.append(netns)
+            self.link_state[veth] = {"kind": "veth", "up": True, "master": bridge}
 
     def delete_netns(self, name: str) -> None:
         with self.lock:
-            self.namespaces.pop(name, None)
+            gone = self.namespaces.pop(name, None)
+            if gone is not None:  # the veth's peer goes with the namespace, and the host end with it
+                self.link_state.pop(gone["veth"], None)
 
     def netns(self, prefix: str) -> list[str]:
         return sorted(n for n in list(self.namespaces) if n.startswith(prefix))

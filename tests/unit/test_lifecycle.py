@@ -87,6 +87,14 @@ def test_up_creates_what_the_plan_says_and_returns_timings(b, storage):
     assert all(isinstance(v, float) and v >= 0 for v in result["timings"].values())
 
 
+def test_without_outside_hosts_services_are_probed_from_a_temporary_one(b, storage):
+    topo = Topology.model_validate({**json.loads(topology(storage).model_dump_json()), "outside": []})
+    lifecycle.up(topo, b)
+    assert b.net.made == [naming.netns(HID, "probe")]  # type: ignore[attr-defined]
+    assert b.net.netns(naming.netns_prefix(HID)) == []  # gone again once every guest is ready
+    assert b.net.links(naming.link_prefix(HID)) == sorted(br.name for br in plan(topo).bridges)
+
+
 def test_up_of_an_existing_honeynet_is_refused_before_anything_is_made(b, storage):
     lifecycle.up(topology(storage), b)
     before = leftovers(b)
