@@ -1,5 +1,5 @@
 """The backends' Protocols: the real classes and the fakes satisfy them, and they name exactly
-what the code above the backends calls."""
+what the code above the backends calls; `execute` over them."""
 
 from __future__ import annotations
 
@@ -10,11 +10,26 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.fakes import FakeCapture, FakeFirewall, FakeHypervisor, FakeImages, FakeNet
-from vhoneynet import images
+from tests.fakes import (
+    HID,
+    FakeCapture,
+    FakeFirewall,
+    FakeHypervisor,
+    FakeImages,
+    FakeNet,
+    fake_backends,
+    topology,
+)
+from vhoneynet import images, lifecycle, naming
 from vhoneynet.backend import hostfw, netlink, protocols
 from vhoneynet.backend import libvirt as virt
-from vhoneynet.backends import Backends, LocalCapture
+from vhoneynet.backends import Backends, LocalCapture, execute
+from vhoneynet.errors import (
+    AgentUnavailable,
+    GuestNotFound,
+    HoneynetNotFound,
+    InvalidName,
+)
 
 BACKENDS = {  # Backends field -> (Protocol, real class, fake class)
     "hv": (protocols.Hypervisor, virt.Hypervisor, FakeHypervisor),
@@ -77,3 +92,22 @@ def test_the_protocols_name_exactly_what_the_code_calls():
             field, name = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
             called[field].add(name)
     assert {f: sorted(names) for f, names in called.items()} == {f: methods(BACKENDS[f][0]) for f in BACKENDS}
+
+
+# --- execute: a guest through its agent, by name -------------------------------------------
+
+
+def test_execute_finds_the_guest_and_names_the_others(tmp_path):
+    b = fake_backends(tmp_path / "images")
+    lifecycle.up(topology(tmp_path / "storage"), b)
+    assert execute(HID, "web", ["id"], b).exit_code == 0
+    assert b.hv.executed == [(naming.domain(HID, "web"), ["id"])]  # type: ignore[attr-defined]
+    with pytest.raises(GuestNotFound, match="guests: attacker, dns, gateway, web"):
+        execute(HID, "nope", ["id"], b)
+    with pytest.raises(HoneynetNotFound):
+        execute("vnone", "web", ["id"], b)
+    with pytest.raises(InvalidName):
+        execute("", "web", ["id"], b)
+    b.hv.agent_times_out.add("web")  # type: ignore[attr-defined]
+    with pytest.raises(AgentUnavailable):
+        execute(HID, "web", ["id"], b)
