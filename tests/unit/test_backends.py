@@ -72,8 +72,8 @@ def test_every_protocol_method_exists_with_a_compatible_signature(field, impleme
         assert why is None, f"{cls.__name__}.{name}: {why}"
 
 
-def test_the_real_classes_type_as_the_protocols(tmp_path):
-    # what a type checker verifies; at run time, the Backends of the host hold the real classes
+def test_the_real_classes_type_as_the_protocols(tmp_path: Path) -> None:
+    # what a type checker verifies (mypy: annotated, so checked); at run time, the Backends of the host hold them
     hv: protocols.Hypervisor = virt.Hypervisor("test:///default")
     net: protocols.HostNet = netlink.HostNet()
     fw: protocols.HostFirewall = hostfw.HostFirewall()
