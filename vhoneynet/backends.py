@@ -6,16 +6,46 @@ act through these: nothing here knows how a honeynet is brought up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from vhoneynet import naming
-from vhoneynet.backend.hostfw import HostFirewall
-from vhoneynet.backend.libvirt import ExecResult, Hypervisor
-from vhoneynet.backend.netlink import HostNet
+from vhoneynet import images, naming
+from vhoneynet.backend import hostfw, netlink
+from vhoneynet.backend import libvirt as virt
 from vhoneynet.backend.process import run_in_netns
+from vhoneynet.backend.protocols import (
+    CaptureHost,
+    ExecResult,
+    HostFirewall,
+    HostNet,
+    Hypervisor,
+    ImageStore,
+)
+from vhoneynet.capture import follower as capture_follower
+from vhoneynet.capture import share
 from vhoneynet.errors import GuestNotFound, HoneynetNotFound
-from vhoneynet.images import ImageStore
+from vhoneynet.gateway import alerts
+from vhoneynet.rundir import RunDir
+from vhoneynet.topology.model import Topology
+
+
+class LocalCapture:
+    """The capture share and the followers of a honeynet on this host (see protocols.CaptureHost)."""
+
+    def prepare_share(self, topo: Topology) -> Path:
+        """Mount the gateway's share nosuid/nodev/noexec; see capture.share.prepare."""
+        return share.prepare(topo)
+
+    def release_share(self, path: Path) -> None:
+        share.release(path)
+
+    def start_followers(self, topo: Topology) -> None:
+        alerts.start_follower(topo)  # delivers data-control alerts to the topology's hook, if any
+        capture_follower.start_follower(topo)  # keeps the local event store current (and ships it)
+
+    def stop_followers(self, run: RunDir) -> None:
+        alerts.stop_follower(run)
+        capture_follower.stop_follower(run)
 
 
 @dataclass
@@ -26,11 +56,12 @@ class Backends:
     net: HostNet
     fw: HostFirewall
     images: ImageStore
+    capture: CaptureHost = field(default_factory=LocalCapture)
 
     @classmethod
     def for_host(cls, uri: str = "qemu:///system", image_root: Path | None = None) -> Backends:
-        store = ImageStore(image_root) if image_root else ImageStore()
-        return cls(Hypervisor(uri), HostNet(), HostFirewall(), store)
+        store = images.ImageStore(image_root) if image_root else images.ImageStore()
+        return cls(virt.Hypervisor(uri), netlink.HostNet(), hostfw.HostFirewall(), store)
 
 
 def execute(hid: str, guest: str, argv: list[str], b: Backends, stdin: bytes | None = None,

@@ -12,6 +12,13 @@ from rich.table import Table
 
 from vhoneynet import naming
 from vhoneynet.cli_base import (
+    GuestArg,
+    IdArg,
+    JsonOpt,
+    ProbeOpt,
+    StorageOpt,
+    TopologyArg,
+    UriOpt,
     _fail,
     _print_json,
     _progress,
@@ -19,18 +26,16 @@ from vhoneynet.cli_base import (
     cell,
     checked,
     err,
-    GuestArg,
     host_app,
-    IdArg,
     image_app,
-    JsonOpt,
     out,
-    ProbeOpt,
-    StorageOpt,
-    TopologyArg,
-    UriOpt,
 )
-from vhoneynet.errors import HoneynetExists, InvalidName, SubnetCollision, VhoneynetError
+from vhoneynet.errors import (
+    HoneynetExists,
+    InvalidName,
+    SubnetCollision,
+    VhoneynetError,
+)
 from vhoneynet.terminal import markup, text
 from vhoneynet.topology.model import DEFAULT_STORAGE
 

@@ -11,7 +11,18 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from vhoneynet.cli_base import IdArg, JsonOpt, StorageOpt, _fail, _print_json, app, checked, err, json_text, out
+from vhoneynet.cli_base import (
+    IdArg,
+    JsonOpt,
+    StorageOpt,
+    _fail,
+    _print_json,
+    app,
+    checked,
+    err,
+    json_text,
+    out,
+)
 from vhoneynet.errors import VhoneynetError
 from vhoneynet.terminal import markup, safe, text
 from vhoneynet.topology.model import DEFAULT_STORAGE

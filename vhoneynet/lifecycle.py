@@ -13,10 +13,9 @@ from pathlib import Path
 
 from vhoneynet import hardware, hostrules, naming, warm
 from vhoneynet.backend.disks import make_vfat, write_qcow2_overlay
-from vhoneynet.backend.libvirt import GuestInfo, qemu_can_reach
+from vhoneynet.backend.protocols import GuestInfo
 from vhoneynet.backends import Backends
-from vhoneynet.capture import follower as capture_follower
-from vhoneynet.capture import sessions, share
+from vhoneynet.capture import sessions
 from vhoneynet.errors import (
     BroughtDiskUnreachable,
     GuestNotReady,
@@ -25,7 +24,6 @@ from vhoneynet.errors import (
     ResourceConflict,
     VhoneynetError,
 )
-from vhoneynet.gateway import alerts
 from vhoneynet.gateway import config as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
@@ -74,7 +72,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     progress(f"acceleration: {accel}")
 
     capture = CaptureFolder.of(topo).create(topo.gateway.capture.group)
-    share.prepare(topo)  # the gateway's one writable host folder, mounted nosuid/nodev/noexec
+    b.capture.prepare_share(topo)  # the gateway's one writable host folder, mounted nosuid/nodev/noexec
 
     for bridge in p.bridges:
         if bridge.owned:
@@ -104,8 +102,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     ready = time.monotonic()
     if warm_state:
         save_warm_states(run, p.honeypots, b, progress)
-    alerts.start_follower(topo)  # delivers data-control alerts to the topology's hook, if any
-    capture_follower.start_follower(topo)  # keeps the local event store current (and ships it)
+    b.capture.start_followers(topo)  # the alert hook's and the event store's
     result = status(topo.id, b, topo.host.storage)
     result["timings"] = {  # seconds: image builds, orchestration (everything but images and boot), guest boot
         "images": round(images_done - started, 2),
@@ -147,7 +144,7 @@ def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
         group_id(topo.gateway.capture.group)  # raises CaptureGroupUnknown before anything is made
     for i, pot in enumerate(topo.honeypots):
         disk = brought_disk(pot.image)
-        if disk is not None and not qemu_can_reach(disk):
+        if disk is not None and not b.hv.can_reach(disk):
             raise BroughtDiskUnreachable(f"honeypots[{i}].image", str(disk))
     for bridge in p.bridges:
         exists = b.net.link_exists(bridge.name)
@@ -272,9 +269,8 @@ def down(hid: str, b: Backends, storage: Path = DEFAULT_STORAGE, progress: Progr
             job.result()
     removed |= {"pools": pools, "links": links, "nft": tables}
     capture = run.captures()
-    alerts.stop_follower(run)
-    capture_follower.stop_follower(run)
-    share.release(capture.share)  # its virtiofsd is gone with the gateway
+    b.capture.stop_followers(run)
+    b.capture.release_share(capture.share)  # its virtiofsd is gone with the gateway
     if run.remove():
         removed["dirs"].append(str(run.path))
     if not any(removed.values()):

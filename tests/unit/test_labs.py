@@ -1,4 +1,5 @@
-"""Labs without guests: collisions between honeynets, service probes, topology graphs, overlay chains."""
+"""Labs without guests: collisions between honeynets, service probes, topology graphs, overlay chains,
+and reset/checkpoint over the in-memory backends of tests/fakes.py."""
 
 from __future__ import annotations
 
@@ -12,13 +13,25 @@ from ipaddress import IPv4Address
 import pytest
 
 from tests.conftest import REPO
-from vhoneynet import graph, probe_client, probes
+from tests.fakes import HID, fake_backends, topology
+from vhoneynet import graph, labs, lifecycle, naming, probe_client, probes
 from vhoneynet.backend.disks import backing_file, virtual_size, write_qcow2_overlay
-from vhoneynet.errors import HoneynetExists, SubnetCollision, VhoneynetError
+from vhoneynet.capture.sessions import HANG_UP
+from vhoneynet.errors import (
+    CheckpointExists,
+    CheckpointNotFound,
+    GuestNotFound,
+    GuestNotReady,
+    HoneynetExists,
+    HoneynetNotFound,
+    InvalidName,
+    SubnetCollision,
+    VhoneynetError,
+)
 from vhoneynet.images import Service
 from vhoneynet.labs import _base_of
 from vhoneynet.neighbours import check_neighbours
-from vhoneynet.rundir import saved_topologies
+from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
 from vhoneynet.topology import load
 from vhoneynet.topology.model import Topology
 
@@ -209,3 +222,129 @@ def test_console_watch_waits_through_a_kernel_panic_but_not_through_three(tmp_pa
     with log.open("a") as f:
         f.write(panic * MAX_PANICS)
     assert again.poll().startswith(f"failed: kernel panicked {MAX_PANICS} times")
+
+
+# --- reset and checkpoints over the fake backends ----------------------------------------
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A honeynet (gateway, dns, web) up on the fake backends: (backends, topology)."""
+    b = fake_backends(tmp_path / "images")
+    topology_ = topology(tmp_path / "storage")
+    lifecycle.up(topology_, b)
+    b.hv.events.clear()
+    b.hv.executed.clear()
+    return b, topology_
+
+
+def stopped(b) -> list[str]:
+    return [domain for what, domain in b.hv.events if what == "stop"]
+
+
+def used(path) -> None:
+    """What a guest's writes do to its overlay: it grows past the empty one."""
+    with open(path, "ab") as f:
+        f.write(b"written by the intruder" * 1000)
+
+
+def test_reset_of_one_honeypot_gives_it_a_fresh_overlay_and_leaves_the_others(lab):
+    b, topo = lab
+    run = RunDir.of(topo)
+    console = CaptureFolder.of(topo).console("web")
+    for guest in ("web", "dns"):
+        used(run.disk(guest))
+    size = run.disk("dns").stat().st_size
+
+    result = labs.reset(HID, b, ["web"], storage=topo.host.storage, timeout=5, warm_start=False)
+
+    assert stopped(b) == [naming.domain(HID, "web")]
+    assert b.hv.domain_state(naming.domain(HID, "web")) == "running"
+    assert backing_file(run.disk("web")) == b.images.get("linux-web").disk
+    assert run.disk("web").stat().st_size < size == run.disk("dns").stat().st_size
+    archived = list(console.parent.glob("web.before-reset-*.log"))
+    assert len(archived) == 1 and console.is_file()  # the previous life's console kept beside the new one
+    assert result["to"] == "pristine" and list(result["guests"]) == ["web"]
+    assert set(result["guests"]["web"]) == {"how", "stop", "disk_revert", "start", "until_ready"}
+    assert result["guests"]["web"]["how"] == "boot"
+
+
+def test_reset_of_every_honeypot_hangs_up_their_sessions_first(lab):
+    b, topo = lab
+    result = labs.reset(HID, b, storage=topo.host.storage, timeout=5)
+    pots = [naming.domain(HID, g) for g in ("dns", "web")]
+    assert sorted(stopped(b)) == pots and sorted(result["guests"]) == ["dns", "web"]
+    assert sorted(d for d, argv in b.hv.executed if argv == ["/bin/sh", "-c", HANG_UP]) == pots
+    for domain in pots:
+        assert b.hv.events.index(("guest-exec", domain)) < b.hv.events.index(("stop", domain))
+    assert b.hv.domain_state(naming.domain(HID, "gateway")) == "running"  # never touched
+
+
+def test_reset_names_an_unknown_guest_before_anything_stops(lab):
+    b, topo = lab
+    with pytest.raises(GuestNotFound, match="'nope'.*guests: dns, web"):
+        labs.reset(HID, b, ["web", "nope"], storage=topo.host.storage)
+    with pytest.raises(GuestNotFound):  # the gateway is not a honeypot to reset
+        labs.reset(HID, b, ["gateway"], storage=topo.host.storage)
+    assert stopped(b) == []
+
+
+def test_reset_of_an_unknown_honeynet(tmp_path):
+    b = fake_backends(tmp_path / "images")
+    with pytest.raises(HoneynetNotFound):
+        labs.reset(HID, b, storage=tmp_path)
+    with pytest.raises(InvalidName):
+        labs.reset("", b, storage=tmp_path)
+
+
+def test_reset_fails_by_name_when_a_honeypot_does_not_come_back(lab):
+    b, topo = lab
+    b.hv.never_ready.add("dns")
+    with pytest.raises(GuestNotReady, match="'dns'.*timed out"):
+        labs.reset(HID, b, storage=topo.host.storage, timeout=0.2, warm_start=False)
+
+
+def test_reset_when_a_honeypots_agent_does_not_answer(lab):
+    b, topo = lab
+    b.hv.agent_times_out.add("web")
+    labs.reset(HID, b, ["web"], storage=topo.host.storage, timeout=5)
+    assert stopped(b) == [naming.domain(HID, "web")]
+    assert [d for d, _ in b.hv.executed if d != naming.domain(HID, "gateway")] == []
+
+
+def test_checkpoint_then_reset_to_it(lab):
+    b, topo = lab
+    run = RunDir.of(topo)
+    used(run.disk("web"))
+    saved = labs.checkpoint(HID, "infected", b, ["web"], storage=topo.host.storage)
+    web = naming.domain(HID, "web")
+    assert [e for e in b.hv.events if e[1] == web] == [
+        ("guest-fsfreeze-freeze", web), ("pause", web), ("resume", web), ("guest-fsfreeze-thaw", web)]
+    assert list(saved["guests"]) == ["web"]
+    assert [c["name"] for c in labs.checkpoints(HID, topo.host.storage)] == ["infected"]
+    with pytest.raises(CheckpointExists):
+        labs.checkpoint(HID, "infected", b, ["web"], storage=topo.host.storage)
+
+    result = labs.reset(HID, b, ["web"], to="infected", storage=topo.host.storage, timeout=5)
+    assert result["to"] == "infected"
+    assert backing_file(run.disk("web")) == run.checkpoint("infected") / "web.qcow2"
+    assert list(CaptureFolder.of(topo).consoles.glob("web.before-reset-*-to-infected.log"))
+
+
+def test_reset_to_a_checkpoint_a_guest_lacks_stops_nothing(lab):
+    b, topo = lab
+    labs.checkpoint(HID, "one", b, ["web"], storage=topo.host.storage)
+    b.hv.events.clear()
+    with pytest.raises(CheckpointNotFound, match="checkpoints of 'dns': none"):
+        labs.reset(HID, b, to="one", storage=topo.host.storage)
+    with pytest.raises(InvalidName):
+        labs.reset(HID, b, to="../one", storage=topo.host.storage)
+    assert stopped(b) == []
+
+
+def test_a_checkpoint_without_an_answering_agent_is_taken_paused(lab):
+    b, topo = lab
+    b.hv.agent_times_out.add("dns")
+    labs.checkpoint(HID, "quiet", b, ["dns"], storage=topo.host.storage)
+    dns = naming.domain(HID, "dns")
+    assert [e for e in b.hv.events if e[1] == dns] == [("pause", dns), ("resume", dns)]

@@ -12,16 +12,23 @@ import math
 import re
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, cast
 
 import libvirt
 import libvirt_qemu
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 from vhoneynet import naming
 from vhoneynet.backend.process import exit_code
+from vhoneynet.backend.protocols import ExecResult, GuestInfo
 from vhoneynet.errors import AgentUnavailable, HypervisorUnavailable, VhoneynetError
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions only
@@ -48,26 +55,6 @@ def _ignore_gone(call, *args) -> None:
     except libvirt.libvirtError as e:
         if e.get_error_code() not in _GONE:
             raise
-
-
-@dataclass(frozen=True)
-class GuestInfo:
-    """A honeynet guest as libvirt knows it."""
-
-    domain: str
-    hid: str
-    guest: str
-    role: str
-    image: str
-    address: str | None
-    state: str
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
 
 
 QEMU_CONF = Path("/etc/libvirt/qemu.conf")
@@ -226,6 +213,10 @@ class Hypervisor:
 
     def domain_xml(self, name: str) -> str:
         return self.conn.lookupByName(name).XMLDesc()
+
+    def can_reach(self, path: Path) -> bool:
+        """Whether qemu's user can get to `path` (see qemu_can_reach; this host's qemu.conf)."""
+        return qemu_can_reach(path)
 
     # --- storage -----------------------------------------------------------
 

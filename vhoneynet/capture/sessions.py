@@ -13,7 +13,7 @@ pipeline of three programs: it matters in a busy guest under TCG. A honeypot wit
 
 from __future__ import annotations
 
-from vhoneynet.backend.libvirt import Hypervisor
+from vhoneynet.backend.protocols import Hypervisor
 
 # Login terminals (ssh's pts, virtual consoles, the serial console) with anything but getty on them.
 _SESSIONS = "ps -eo tty=,comm= | awk '$1 ~ /^(pts\\/|tty[0-9]|ttyS)/ && $2 != \"agetty\" {print $1}' | sort -u"

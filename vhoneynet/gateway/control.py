@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from vhoneynet.backend.disks import rewrite_vfat
+from vhoneynet.backends import Backends, execute
 from vhoneynet.errors import BadLimitChange, DataControlFailed
 from vhoneynet.gateway.config import (
     CONFIG_DISK,
@@ -22,7 +23,6 @@ from vhoneynet.gateway.config import (
     config_files,
     limits_context,
 )
-from vhoneynet.backends import Backends, execute
 from vhoneynet.plan import plan
 from vhoneynet.render import render
 from vhoneynet.rundir import RunDir

@@ -26,10 +26,15 @@ from ipaddress import IPv4Address, IPv4Interface
 
 from vhoneynet import hardware, naming
 from vhoneynet.backend.process import run_in_netns, spawn
-from vhoneynet.errors import AgentUnavailable, CommandFailed, DataControlFailed, VerifyUnavailable
+from vhoneynet.backends import Backends, execute
+from vhoneynet.errors import (
+    AgentUnavailable,
+    CommandFailed,
+    DataControlFailed,
+    VerifyUnavailable,
+)
 from vhoneynet.gateway.config import rate_bytes, size_bytes
 from vhoneynet.gateway.control import TABLE, nft, saved_topology
-from vhoneynet.backends import Backends, execute
 from vhoneynet.plan import fence_target, plan, verify_addresses
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 

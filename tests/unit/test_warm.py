@@ -1,0 +1,115 @@
+"""Warm state over the fake backends: saved by `up` once the honeypots are ready, restored by
+`reset` instead of a boot (see vhoneynet/warm.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes import HID, fake_backends, topology
+from vhoneynet import labs, lifecycle, naming
+from vhoneynet.backend.disks import backing_file
+from vhoneynet.gateway.capture import drop_connections
+from vhoneynet.plan import plan
+from vhoneynet.rundir import CaptureFolder, RunDir
+from vhoneynet.warm import WarmState
+
+DNS, WEB, GATEWAY = (naming.domain(HID, g) for g in ("dns", "web", "gateway"))
+
+
+@pytest.fixture
+def lab(tmp_path):
+    b = fake_backends(tmp_path / "images")
+    topo = topology(tmp_path / "storage")
+    result = lifecycle.up(topo, b)
+    return b, topo, result
+
+
+def test_up_saves_each_honeypot_once_ready_and_lets_it_run_on(lab):
+    b, topo, result = lab
+    run = RunDir.of(topo)
+    for guest, domain in (("dns", DNS), ("web", WEB)):
+        warm = WarmState.of(run, guest)
+        assert warm.exists()
+        assert backing_file(run.disk(guest)) == warm.layer  # runs on over the frozen disk
+        assert warm.layer.stat().st_mode & 0o777 == 0o444
+        assert b.hv.events.index(("save", domain)) < b.hv.events.index(("restore", domain))
+        assert ("guest-set-time", domain) in b.hv.events  # its clock, after the pause
+        assert b.hv.domain_state(domain) == "running"
+    assert ("save", GATEWAY) not in b.hv.events  # its capture share cannot be saved
+    assert not WarmState.of(run, "gateway").exists()
+    assert "warm_state" in result["timings"]
+
+
+def test_reset_restores_the_warm_state_instead_of_a_boot(lab):
+    b, topo, _ = lab
+    run = RunDir.of(topo)
+    fresh = run.disk("web").stat().st_size
+    with open(run.disk("web"), "ab") as f:
+        f.write(b"written by the intruder" * 1000)
+    console = CaptureFolder.of(topo).console("web")
+    b.hv.events.clear()
+    b.hv.console["web"] = []  # a restored guest prints nothing: readiness must not wait on its console
+
+    result = labs.reset(HID, b, ["web"], storage=topo.host.storage, timeout=5)
+
+    assert result["guests"]["web"]["how"] == "restore"
+    assert [e for e in b.hv.events if e[1] == WEB and e[0] in ("stop", "start", "restore")] == [
+        ("stop", WEB), ("restore", WEB)]
+    assert backing_file(run.disk("web")) == WarmState.of(run, "web").layer
+    assert run.disk("web").stat().st_size == fresh  # a fresh overlay: the intruder's writes are gone
+    assert ("guest-set-time", WEB) in b.hv.events
+    # the old life's connections are dropped at the log sink, between the stop and the restore
+    web = next(g for g in plan(topo).honeypots if g.name == "web")
+    assert (GATEWAY, drop_connections([str(web.address)])) in b.hv.executed
+    assert console.is_file() or list(console.parent.glob("web.before-reset-*.log"))
+    assert b.hv.domain_state(DNS) == "running" and ("stop", DNS) not in b.hv.events
+
+
+def test_a_cold_reset_boots_from_the_image_not_the_frozen_layer(lab):
+    b, topo, _ = lab
+    run = RunDir.of(topo)
+    result = labs.reset(HID, b, ["dns"], storage=topo.host.storage, timeout=5, warm_start=False)
+    assert result["guests"]["dns"]["how"] == "boot"
+    assert backing_file(run.disk("dns")) == b.images.get("linux-dns").disk
+    assert WarmState.of(run, "dns").exists()  # kept for the next warm reset
+
+
+def test_a_reset_to_a_checkpoint_boots_from_it(lab):
+    b, topo, _ = lab
+    labs.checkpoint(HID, "infected", b, ["web"], storage=topo.host.storage)
+    result = labs.reset(HID, b, ["web"], to="infected", storage=topo.host.storage, timeout=5)
+    assert result["guests"]["web"]["how"] == "boot"
+    assert backing_file(RunDir.of(topo).disk("web")).parent.name == "infected"
+
+
+def test_a_honeypot_whose_state_cannot_be_saved_runs_on_and_boots_at_reset(tmp_path):
+    b = fake_backends(tmp_path / "images")
+    b.hv.save_fails.add("web")
+    topo = topology(tmp_path / "storage")
+    lifecycle.up(topo, b)
+    run = RunDir.of(topo)
+    assert not WarmState.of(run, "web").exists() and WarmState.of(run, "dns").exists()
+    assert b.hv.domain_state(WEB) == "running"
+    result = labs.reset(HID, b, storage=topo.host.storage, timeout=5)
+    assert result["guests"]["web"]["how"] == "boot" and result["guests"]["dns"]["how"] == "restore"
+
+
+def test_up_without_warm_state_saves_nothing(tmp_path):
+    b = fake_backends(tmp_path / "images")
+    topo = topology(tmp_path / "storage")
+    lifecycle.up(topo, b, warm_state=False)
+    assert not RunDir.of(topo).warm.exists()
+    assert not [e for e in b.hv.events if e[0] == "save"]
+
+
+def test_down_removes_the_warm_states_with_the_run_folder(lab):
+    b, topo, _ = lab
+    lifecycle.down(HID, b, topo.host.storage)
+    assert not RunDir.of(topo).warm.exists()
+
+
+def test_a_honeypot_without_its_state_file_boots_at_reset(lab):
+    b, topo, _ = lab
+    WarmState.of(RunDir.of(topo), "dns").state.unlink()
+    result = labs.reset(HID, b, ["dns"], storage=topo.host.storage, timeout=5)
+    assert result["guests"]["dns"]["how"] == "boot"
