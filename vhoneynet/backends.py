@@ -16,6 +16,7 @@ from vhoneynet.backend.netlink import HostNet
 from vhoneynet.backend.process import run_in_netns
 from vhoneynet.errors import GuestNotFound, HoneynetNotFound
 from vhoneynet.images import ImageStore
+from vhoneynet.topology.model import DEFAULT_URI
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Backends:
     images: ImageStore
 
     @classmethod
-    def for_host(cls, uri: str = "qemu:///system", image_root: Path | None = None) -> Backends:
+    def for_host(cls, uri: str = DEFAULT_URI, image_root: Path | None = None) -> Backends:
         store = ImageStore(image_root) if image_root else ImageStore()
         return cls(Hypervisor(uri), HostNet(), HostFirewall(), store)
 
