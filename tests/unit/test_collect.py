@@ -16,7 +16,12 @@ from vhoneynet.capture.store import CaptureStore
 from vhoneynet.collect import quarantine, shipper, wire
 from vhoneynet.collect.dsn import redact
 from vhoneynet.collect.refusals import OVERFLOW_PEER, Refusals
-from vhoneynet.errors import FAILED, CollectorBadAnswer, CollectorDatabaseError, CollectorRefused
+from vhoneynet.errors import (
+    FAILED,
+    CollectorBadAnswer,
+    CollectorDatabaseError,
+    CollectorRefused,
+)
 from vhoneynet.rundir import SHARE, RunDir
 from vhoneynet.topology.model import REVEAL_SECRETS, Collect, Hpfeeds, Topology
 

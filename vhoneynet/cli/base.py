@@ -13,13 +13,18 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperGroup
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
 from vhoneynet import __version__, errors, naming
 from vhoneynet.cli import complete
-from vhoneynet.errors import InvalidName, TopologyInvalid, TopologySyntaxError, VhoneynetError
+from vhoneynet.errors import (
+    InvalidName,
+    TopologyInvalid,
+    TopologySyntaxError,
+    VhoneynetError,
+)
 from vhoneynet.permissions import private_process
 from vhoneynet.terminal import text
 from vhoneynet.topology.model import DEFAULT_STORAGE, DEFAULT_URI

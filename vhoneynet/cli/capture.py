@@ -6,12 +6,11 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
-from rich.text import Text
-
 from rich.table import Table
+from rich.text import Text
 
 from vhoneynet.cli.base import (
     DEFAULT_STORAGE,
@@ -31,8 +30,8 @@ from vhoneynet.cli.base import (
 from vhoneynet.cli.honeynet import saved
 from vhoneynet.terminal import markup, safe, text
 
-CaptureDirOpt = Annotated[Optional[Path], typer.Option("--capture-dir", help="captures folder (default: from the honeynet's topology)")]
-TopologyOpt = Annotated[Optional[Path], typer.Option("--topology", help="topology file, when the honeynet is down")]
+CaptureDirOpt = Annotated[Path | None, typer.Option("--capture-dir", help="captures folder (default: from the honeynet's topology)")]
+TopologyOpt = Annotated[Path | None, typer.Option("--topology", help="topology file, when the honeynet is down")]
 DsnOpt = Annotated[str, typer.Option("--dsn", envvar="VHN_COLLECTOR_DSN", help="PostgreSQL connection string")]
 
 
@@ -51,13 +50,13 @@ def _captures(hid: str, storage: Path, capture_dir: Path | None, topology: Path 
 @reports
 def events(
     hid: IdArg,
-    types: Annotated[Optional[list[str]], typer.Option("--type", help="event type (repeat or comma-separate): alert, flow, dns, http, tls, drop, fast, firewall, syslog, command, keystrokes, control")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="ISO time or age (15m, 2h, 7d)")] = None,
-    honeypot: Annotated[Optional[str], typer.Option("--honeypot", help="only events of this honeypot",
+    types: Annotated[list[str] | None, typer.Option("--type", help="event type (repeat or comma-separate): alert, flow, dns, http, tls, drop, fast, firewall, syslog, command, keystrokes, control")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO time or age (15m, 2h, 7d)")] = None,
+    honeypot: Annotated[str | None, typer.Option("--honeypot", help="only events of this honeypot",
                                                     callback=checked("guest"))] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep ingesting and print new events")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing (with --follow: only keep the store current)")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="at most this many events")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="at most this many events")] = None,
     counts: Annotated[bool, typer.Option("--counts", help="only the number of events per type")] = False,
     capture_dir: CaptureDirOpt = None,
     topology: TopologyOpt = None,
@@ -124,20 +123,20 @@ def _show_counts(counts: dict[str, int], quarantined: int | None = None) -> None
 @reports
 def export(
     hid: IdArg,
-    day: Annotated[Optional[str], typer.Option("--day", help="YYYY-MM-DD (default: today, UTC)",
+    day: Annotated[str | None, typer.Option("--day", help="YYYY-MM-DD (default: today, UTC)",
                                                callback=checked("day"))] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tarball path (default: ./<id>-<day>.tar.gz)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="tarball path (default: ./<id>-<day>.tar.gz)")] = None,
     capture_dir: CaptureDirOpt = None,
     storage: StorageOpt = DEFAULT_STORAGE,
     as_json: JsonOpt = False,
 ) -> None:
     """A tarball of one day's pcap, IDS, firewall, syslog and alerts plus the consoles, with a SHA-256 manifest."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from vhoneynet.capture import archive
 
     captures = _captures(hid, storage, capture_dir, None)
-    day = day or datetime.now(timezone.utc).date().isoformat()
+    day = day or datetime.now(UTC).date().isoformat()
     with captures.store() as store:
         store.ingest()  # also writes the day's unique firewall log
     result = archive.export(captures.root, hid, day, output or Path(f"{hid}-{day}.tar.gz"))

@@ -21,7 +21,6 @@ from vhoneynet.cli.base import (
     JsonOpt,
     ProbeOpt,
     StorageOpt,
-    TimeoutOpt,
     TopologyArg,
     UriOpt,
     app,
@@ -31,7 +30,12 @@ from vhoneynet.cli.base import (
     progress,
     reports,
 )
-from vhoneynet.errors import HoneynetExists, InvalidName, SubnetCollision, VhoneynetError
+from vhoneynet.errors import (
+    HoneynetExists,
+    InvalidName,
+    SubnetCollision,
+    VhoneynetError,
+)
 from vhoneynet.terminal import markup, text
 
 

@@ -6,7 +6,15 @@ from dataclasses import asdict
 
 import typer
 
-from vhoneynet.cli.base import DEFAULT_URI, JsonOpt, UriOpt, host_app, out, print_json, reports
+from vhoneynet.cli.base import (
+    DEFAULT_URI,
+    JsonOpt,
+    UriOpt,
+    host_app,
+    out,
+    print_json,
+    reports,
+)
 from vhoneynet.errors import HOST_NOT_READY
 from vhoneynet.terminal import markup
 

@@ -10,7 +10,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vhoneynet.cli.base import DEFAULT_URI, JsonOpt, RecipeArg, UriOpt, cell, image_app, out, print_json, progress, reports
+from vhoneynet.cli.base import (
+    DEFAULT_URI,
+    JsonOpt,
+    RecipeArg,
+    UriOpt,
+    cell,
+    image_app,
+    out,
+    print_json,
+    progress,
+    reports,
+)
 from vhoneynet.terminal import markup
 
 
