@@ -276,14 +276,24 @@ def test_completion_of_ids_guests_checkpoints_and_recipes(saved: Path):
     assert complete.honeynets(ctx(storage=saved), "vhn") == [HID]
     assert complete.guests(ctx(storage=saved, hid=HID), "") == ["gateway", "web", "scanner"]
     assert complete.guests(ctx(storage=saved, hid=HID), "w") == ["web"]
+    assert complete.honeypots(ctx(storage=saved, hid=HID), "") == ["web"]
     assert complete.checkpoints(ctx(storage=saved, hid=HID), "") == ["clean"]
     assert "linux-web" in complete.recipes(ctx(), "linux")
+
+
+def test_completion_through_the_shell_protocol(saved: Path, monkeypatch):
+    """What bash gets: typer's completion protocol, ending in the functions above."""
+    monkeypatch.setenv("_VHONEYNET_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", f"vhoneynet reset --storage {saved} {HID} ")
+    monkeypatch.setenv("COMP_CWORD", "5")
+    result = CliRunner().invoke(app, [], prog_name="vhoneynet")
+    assert result.stdout.split() == ["web"]
 
 
 @pytest.mark.parametrize("params", [{}, {"storage": "/nonexistent", "hid": HID}, {"hid": "../.."},
                                     {"storage": 5, "hid": None}])
 def test_completion_never_fails(params):
-    for find in (complete.guests, complete.checkpoints):
+    for find in (complete.guests, complete.honeypots, complete.checkpoints):
         assert find(ctx(**params), "") == []
     assert complete.honeynets(ctx(storage=5), "") == []
 

@@ -91,7 +91,7 @@ IdArg = Annotated[str, typer.Argument(help="honeynet id", callback=checked("id")
 GuestArg = Annotated[str, typer.Argument(help="honeypot, gateway or outside host", callback=checked("guest"),
                                          autocompletion=complete.guests)]
 GuestsArg = Annotated[list[str] | None, typer.Argument(help="honeypots (default: all)", callback=checked("guest"),
-                                                       autocompletion=complete.guests)]
+                                                       autocompletion=complete.honeypots)]
 RecipeArg = Annotated[str, typer.Argument(help="recipe name (a folder of images/)", autocompletion=complete.recipes)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output (errors too)")]
 UriOpt = Annotated[str, typer.Option("--uri", help="libvirt URI")]

@@ -48,6 +48,14 @@ def guests(ctx: typer.Context) -> list[str]:
 
 
 @_never_fails
+def honeypots(ctx: typer.Context) -> list[str]:
+    """The honeypots of the honeynet named before on the line (what reset and checkpoint act on)."""
+    from vhoneynet.rundir import RunDir
+
+    return [h.name for h in RunDir(_storage(ctx), ctx.params["hid"]).saved().honeypots]
+
+
+@_never_fails
 def checkpoints(ctx: typer.Context) -> list[str]:
     """Checkpoints saved for the honeynet named before on the line."""
     from vhoneynet import labs
