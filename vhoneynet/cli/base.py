@@ -139,7 +139,7 @@ def reports(command: F) -> F:
             return command(*args, **kwargs)
         except VhoneynetError as e:
             raise fail(e, as_json=kwargs.get("as_json", False)) from None
-        except (typer.Exit, typer.Abort, typer.BadParameter, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
             raise
         except Exception:  # noqa: BLE001 - the one place that turns a bug into its exit code
             err.print_exception()
