@@ -128,6 +128,14 @@ def test_a_missing_honeynet_is_4_without_libvirt(tmp_path: Path):
         assert json_error(result)["kind"] == "HoneynetNotFound"
 
 
+def test_debug_adds_the_traceback_and_keeps_the_code(tmp_path: Path):
+    plain = vhn("checkpoint", HID, "--list", "--storage", tmp_path)
+    debug = vhn("--debug", "checkpoint", HID, "--list", "--storage", tmp_path)
+    assert plain.exit_code == debug.exit_code == NOT_FOUND
+    assert "Traceback" not in plain.output and "Traceback" in debug.output
+    assert f"error: no honeynet '{HID}' on this host" in plain.output
+
+
 def test_status_of_a_missing_honeynet_is_4(tmp_path: Path, no_host):
     result = vhn("status", "vhnnone", "--storage", tmp_path, "--json")
     assert result.exit_code == NOT_FOUND
