@@ -27,14 +27,12 @@ from vhoneynet.errors import (
 )
 from vhoneynet.permissions import private_process
 from vhoneynet.terminal import text
-from vhoneynet.topology.model import DEFAULT_STORAGE, DEFAULT_URI
+from vhoneynet.topology.model import DEFAULT_URI
 
 try:  # typer >= 0.16 carries its own click
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
-
-__all__ = ["DEFAULT_STORAGE", "DEFAULT_URI"]
 
 
 class _Group(TyperGroup):

@@ -13,7 +13,6 @@ from rich.table import Table
 from rich.text import Text
 
 from vhoneynet.cli.base import (
-    DEFAULT_STORAGE,
     IdArg,
     JsonOpt,
     StorageOpt,
@@ -29,6 +28,7 @@ from vhoneynet.cli.base import (
 )
 from vhoneynet.cli.honeynet import saved
 from vhoneynet.terminal import markup, safe, text
+from vhoneynet.topology.model import DEFAULT_STORAGE
 
 CaptureDirOpt = Annotated[Path | None, typer.Option("--capture-dir", help="captures folder (default: from the honeynet's topology)")]
 TopologyOpt = Annotated[Path | None, typer.Option("--topology", help="topology file, when the honeynet is down")]

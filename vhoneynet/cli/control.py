@@ -12,8 +12,6 @@ from rich.table import Table
 
 from vhoneynet.cli import base, junit
 from vhoneynet.cli.base import (
-    DEFAULT_STORAGE,
-    DEFAULT_URI,
     IdArg,
     JsonOpt,
     StorageOpt,
@@ -26,6 +24,7 @@ from vhoneynet.cli.base import (
 )
 from vhoneynet.errors import CHECK_FAILED
 from vhoneynet.terminal import markup, text
+from vhoneynet.topology.model import DEFAULT_STORAGE, DEFAULT_URI
 
 VERDICT_COLOURS = {"pass": "green", "fail": "red"}
 

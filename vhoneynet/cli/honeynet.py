@@ -14,8 +14,6 @@ from rich.table import Table
 from vhoneynet import naming
 from vhoneynet.cli import base
 from vhoneynet.cli.base import (
-    DEFAULT_STORAGE,
-    DEFAULT_URI,
     GuestArg,
     IdArg,
     JsonOpt,
@@ -37,6 +35,7 @@ from vhoneynet.errors import (
     VhoneynetError,
 )
 from vhoneynet.terminal import markup, text
+from vhoneynet.topology.model import DEFAULT_STORAGE, DEFAULT_URI
 
 
 def load(path: Path):

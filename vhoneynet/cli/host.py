@@ -7,7 +7,6 @@ from dataclasses import asdict
 import typer
 
 from vhoneynet.cli.base import (
-    DEFAULT_URI,
     JsonOpt,
     UriOpt,
     host_app,
@@ -17,6 +16,7 @@ from vhoneynet.cli.base import (
 )
 from vhoneynet.errors import HOST_NOT_READY
 from vhoneynet.terminal import markup
+from vhoneynet.topology.model import DEFAULT_URI
 
 
 @host_app.command("check")

@@ -11,7 +11,6 @@ import typer
 from rich.table import Table
 
 from vhoneynet.cli.base import (
-    DEFAULT_URI,
     JsonOpt,
     RecipeArg,
     UriOpt,
@@ -23,6 +22,7 @@ from vhoneynet.cli.base import (
     reports,
 )
 from vhoneynet.terminal import markup
+from vhoneynet.topology.model import DEFAULT_URI
 
 
 @image_app.command("build")

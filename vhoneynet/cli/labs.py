@@ -9,8 +9,6 @@ import typer
 
 from vhoneynet.cli import base, complete
 from vhoneynet.cli.base import (
-    DEFAULT_STORAGE,
-    DEFAULT_URI,
     GuestsArg,
     IdArg,
     JsonOpt,
@@ -26,6 +24,7 @@ from vhoneynet.cli.base import (
     reports,
 )
 from vhoneynet.terminal import markup
+from vhoneynet.topology.model import DEFAULT_STORAGE, DEFAULT_URI
 
 
 @app.command()
