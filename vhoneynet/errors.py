@@ -6,7 +6,6 @@ import shlex
 
 from vhoneynet.collect.dsn import redact
 
-
 # Exit codes of the `vhoneynet` command, one per outcome a script may want to tell apart (docs/cli.md).
 # They are part of the scripting contract: never renumber one.
 OK = 0
