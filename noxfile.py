@@ -39,3 +39,9 @@ def golden(session: nox.Session) -> None:
 def schema(session: nox.Session) -> None:
     """Regenerate docs/topology.schema.json."""
     session.run(".venv/bin/vhoneynet", "schema", "-o", "docs/topology.schema.json", external=True)
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the wheel, install it in a fresh venv, run it outside the checkout."""
+    session.run(PYTEST, "tests/package", "-n0", *session.posargs, external=True)

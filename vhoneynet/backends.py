@@ -26,7 +26,7 @@ from vhoneynet.capture import share
 from vhoneynet.errors import GuestNotFound, HoneynetNotFound
 from vhoneynet.gateway import alerts
 from vhoneynet.rundir import RunDir
-from vhoneynet.topology.model import Topology
+from vhoneynet.topology.model import DEFAULT_URI, Topology
 
 
 class LocalCapture:
@@ -59,7 +59,7 @@ class Backends:
     capture: CaptureHost = field(default_factory=LocalCapture)
 
     @classmethod
-    def for_host(cls, uri: str = "qemu:///system", image_root: Path | None = None) -> Backends:
+    def for_host(cls, uri: str = DEFAULT_URI, image_root: Path | None = None) -> Backends:
         store = images.ImageStore(image_root) if image_root else images.ImageStore()
         return cls(virt.Hypervisor(uri), netlink.HostNet(), hostfw.HostFirewall(), store)
 

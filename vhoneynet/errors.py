@@ -6,13 +6,30 @@ import shlex
 
 from vhoneynet.collect.dsn import redact
 
+# Exit codes of the `vhoneynet` command, one per outcome a script may want to tell apart (docs/cli.md).
+# They are part of the scripting contract: never renumber one.
+OK = 0
+CHECK_FAILED = 1  # the command ran, and a property it checks does not hold (a leak, a stealth tell)
+INVALID = 2  # the input is wrong: topology, name, option (click's usage errors exit 2 too)
+HOST_NOT_READY = 3  # the host lacks something: libvirtd, a tool, a permission
+NOT_FOUND = 4  # no such honeynet, guest, checkpoint, recipe, image, capture
+TIMED_OUT = 5  # a guest or a command gave no answer in time
+CONFLICT = 6  # already exists, or collides with something on this host
+FAILED = 7  # an operation went wrong on the host, in a guest or at a service
+INTERNAL = 70  # a bug: the traceback is shown (EX_SOFTWARE of sysexits.h)
+
 
 class VhoneynetError(Exception):
-    """Base of every error the CLI reports without a traceback."""
+    """Base of every error the CLI reports without a traceback. `exit_code` is the command's exit
+    status for this condition; subclasses set it (and inherit their parent's)."""
+
+    exit_code = FAILED
 
 
 class InvalidName(VhoneynetError):
     """An id or name (honeynet, guest, checkpoint, day) that vhoneynet refuses to use."""
+
+    exit_code = INVALID
 
     def __init__(self, kind: str, value: object, rule: str):
         shown = repr(value) if len(repr(value)) <= 42 else repr(value)[:40] + "…"  # repr: control characters escaped
@@ -25,9 +42,12 @@ class InvalidName(VhoneynetError):
 class TopologyError(VhoneynetError):
     """The topology file cannot be used as written."""
 
+    exit_code = INVALID
+
 
 class TopologySyntaxError(TopologyError):
     def __init__(self, path: str, line: int | None, problem: str):
+        self.line = line
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {problem}")
 
@@ -47,11 +67,15 @@ class TopologyInvalid(TopologyError):
 
 
 class UnknownRecipe(VhoneynetError):
+    exit_code = NOT_FOUND
+
     def __init__(self, name: str, known: list[str]):
         super().__init__(f"no image recipe named {name!r}; known: {', '.join(sorted(known))}")
 
 
 class RecipeInvalid(VhoneynetError):
+    exit_code = INVALID
+
     def __init__(self, name: str, problem: str):
         super().__init__(f"image recipe {name!r} (images/{name}/recipe.toml): {problem}")
 
@@ -62,6 +86,8 @@ class ImageBuildFailed(VhoneynetError):
 
 
 class ImageMissing(VhoneynetError):
+    exit_code = NOT_FOUND
+
     def __init__(self, name: str, hint: str):
         super().__init__(f"image {name!r} is not available: {hint}")
 
@@ -71,6 +97,8 @@ class ImageMissing(VhoneynetError):
 
 class HostNotReady(VhoneynetError):
     """The host lacks something vhoneynet needs (libvirtd, a tool, a permission)."""
+
+    exit_code = HOST_NOT_READY
 
 
 class HypervisorUnavailable(HostNotReady):
@@ -94,6 +122,8 @@ class CommandFailed(VhoneynetError):
 class CommandTimedOut(CommandFailed):
     """A host command gave no answer in time and was killed."""
 
+    exit_code = TIMED_OUT
+
     def __init__(self, argv: list[str], seconds: float):
         self.argv, self.code = argv, None
         VhoneynetError.__init__(self, f"{_command(argv)} gave no answer within {seconds:g} s and was stopped")
@@ -109,16 +139,22 @@ class ToolMissing(HostNotReady):
 
 
 class HoneynetExists(VhoneynetError):
+    exit_code = CONFLICT
+
     def __init__(self, hid: str):
         super().__init__(f"honeynet {hid!r} is already up; run `vhoneynet down {hid}` first")
 
 
 class HoneynetNotFound(VhoneynetError):
+    exit_code = NOT_FOUND
+
     def __init__(self, hid: str):
         super().__init__(f"no honeynet {hid!r} on this host")
 
 
 class GuestNotFound(VhoneynetError):
+    exit_code = NOT_FOUND
+
     def __init__(self, hid: str, guest: str, known: list[str]):
         super().__init__(
             f"honeynet {hid!r} has no guest {guest!r}; guests: {', '.join(sorted(known)) or 'none'}"
@@ -126,6 +162,8 @@ class GuestNotFound(VhoneynetError):
 
 
 class GuestNotReady(VhoneynetError):
+    exit_code = TIMED_OUT
+
     def __init__(self, guest: str, waited: float, detail: str):
         super().__init__(f"guest {guest!r} not ready after {waited:.0f} s: {detail}")
 
@@ -138,9 +176,13 @@ class AgentUnavailable(VhoneynetError):
 class ResourceConflict(VhoneynetError):
     """A name or subnet the topology needs is already used on this host."""
 
+    exit_code = CONFLICT
+
 
 class BroughtDiskUnreachable(ResourceConflict):
     """libvirt's qemu user cannot get to a disk the topology brings (`image: file:…`)."""
+
+    exit_code = HOST_NOT_READY
 
     def __init__(self, field: str, disk: str):
         super().__init__(f"{field}: qemu's user cannot reach {disk} (a folder on its path is closed to other "
@@ -158,11 +200,15 @@ class LinkError(VhoneynetError):
 
 
 class CheckpointExists(VhoneynetError):
+    exit_code = CONFLICT
+
     def __init__(self, hid: str, name: str):
         super().__init__(f"honeynet {hid!r} already has a checkpoint {name!r}; pick another name")
 
 
 class CheckpointNotFound(VhoneynetError):
+    exit_code = NOT_FOUND
+
     def __init__(self, hid: str, name: str, guest: str, available: list[str]):
         super().__init__(f"honeynet {hid!r} has no checkpoint {name!r} of {guest!r}; "
                          f"checkpoints of {guest!r}: {', '.join(available) or 'none'}")
@@ -180,21 +226,29 @@ class SubnetCollision(ResourceConflict):
 
 
 class CaptureGroupUnknown(VhoneynetError):
+    exit_code = INVALID
+
     def __init__(self, group: str):
         super().__init__(f"gateway.capture.group: there is no group {group!r} on this host")
 
 
 class CaptureNotFound(VhoneynetError):
+    exit_code = NOT_FOUND
+
     def __init__(self, hid: str, where: str):
         super().__init__(f"no captures of honeynet {hid!r} in {where} (give --capture-dir?)")
 
 
 class DayNotCaptured(VhoneynetError):
+    exit_code = NOT_FOUND
+
     def __init__(self, hid: str, day: str, days: list[str]):
         super().__init__(f"honeynet {hid!r} has no capture for {day}; days: {', '.join(days) or 'none'}")
 
 
 class BadTimeSpec(VhoneynetError):
+    exit_code = INVALID
+
     def __init__(self, text: str):
         super().__init__(f"--since {text!r}: give an ISO time (2026-01-31T12:00) or an age (30s, 15m, 2h, 7d)")
 
@@ -224,6 +278,8 @@ class CollectorBadAnswer(VhoneynetError):
 
 
 class WindowsIsoMissing(VhoneynetError):
+    exit_code = INVALID
+
     def __init__(self, recipe: str, problem: str):
         super().__init__(
             f"image {recipe!r} is installed from your own Windows Server ISO, which vhoneynet cannot download: "
@@ -244,6 +300,8 @@ class DataControlFailed(VhoneynetError):
 
 
 class BadLimitChange(VhoneynetError):
+    exit_code = INVALID
+
     def __init__(self, change: str, problem: str):
         super().__init__(f"{change!r}: {problem} (expected tcp=N, udp=N, icmp=N, other=N or window=second|minute|hour|day)")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vhoneynet.errors import HostNotReady
+from vhoneynet.topology.model import DEFAULT_URI
 
 TOOLS = {
     "qemu-system-x86_64": "qemu-system-x86",
@@ -64,7 +65,7 @@ def accel_for(wanted: str) -> str:
     return "kvm" if usable else "tcg"
 
 
-def findings(uri: str = "qemu:///system") -> list[Finding]:
+def findings(uri: str = DEFAULT_URI) -> list[Finding]:
     """Everything `vhoneynet host check` reports."""
     out = []
     for tool, package in TOOLS.items():

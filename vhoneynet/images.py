@@ -32,8 +32,12 @@ from vhoneynet.permissions import TRAVERSE, make_folder
 
 # Bump when the builder changes what it puts into an image: every digest changes with it.
 BUILDER_VERSION = "3"
+# images/ of the checkout, shipped in the wheel as vhoneynet/recipes/ (setup.py); the digests are
+# over paths relative to a recipe's folder, so a recipe hashes the same wherever it lies
+_PACKAGED = Path(__file__).resolve().parent / "recipes"
 RECIPES_DIR = Path(
-    os.environ.get("VHONEYNET_RECIPES") or Path(__file__).resolve().parent.parent / "images"
+    os.environ.get("VHONEYNET_RECIPES")
+    or (_PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "images")
 )
 DEFAULT_STORE = Path("/var/lib/vhoneynet/images")
 DEBS_CACHE = Path("/var/cache/vhoneynet/debs")

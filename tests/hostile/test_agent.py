@@ -23,7 +23,7 @@ from vhoneynet.backend import libvirt as backend
 from vhoneynet.backend.libvirt import AGENT_REPLY_MAX, EXEC_OUTPUT_MAX, Hypervisor, agent_reply
 from vhoneynet.backends import Backends
 from vhoneynet.capture import sessions
-from vhoneynet.errors import AgentUnavailable
+from vhoneynet.errors import FAILED, AgentUnavailable
 from vhoneynet.gateway import verify
 from vhoneynet.lifecycle import down
 from vhoneynet.plan import plan, verify_addresses
@@ -423,7 +423,7 @@ def _install_fake_agent(h, guest: str, modes: list[str]) -> None:
 
 def _refused_cleanly(proc: subprocess.CompletedProcess) -> str:
     err = proc.stderr.decode(errors="replace")
-    assert proc.returncode == 1 and "Traceback" not in err and "cannot run commands in" in err, err
+    assert proc.returncode == FAILED and "Traceback" not in err and "cannot run commands in" in err, err
     return err
 
 

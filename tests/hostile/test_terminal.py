@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from tests.conftest import unique_id
-from vhoneynet import cli
+from vhoneynet.cli import honeynet as honeynet_cli
 from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.terminal import markup, safe
 from vhoneynet.topology import loads
@@ -129,8 +129,8 @@ def test_error_messages_are_escaped_and_not_markup(tmp_path: Path):
 
 def test_status_fields_from_guests_are_escaped(monkeypatch):
     console = Console(file=io.StringIO(), color_system=None, width=300)
-    monkeypatch.setattr(cli, "out", console)
-    cli._show_status({"id": "vhnt", "state": HOSTILE, "capture_dir": HOSTILE,
+    monkeypatch.setattr(honeynet_cli, "out", console)
+    honeynet_cli.show_status({"id": "vhnt", "state": HOSTILE, "capture_dir": HOSTILE,
                       "guests": [{"name": "web", "role": "honeypot", "image": HOSTILE, "address": HOSTILE,
                                   "state": HOSTILE}],
                       "outside": [{"name": "o", "address": HOSTILE, "present": True}],

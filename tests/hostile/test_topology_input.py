@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from vhoneynet.errors import TopologyInvalid, TopologySyntaxError
+from vhoneynet.errors import INVALID, TopologyInvalid, TopologySyntaxError
 from vhoneynet.topology import load, loads
 from vhoneynet.topology.loader import MAX_BYTES
 
@@ -52,7 +52,7 @@ def test_the_cli_refuses_a_binary_file_without_a_traceback(tmp_path, command):
     path.write_bytes(b"\x00\xff" * 64)
     proc = subprocess.run([sys.executable, "-m", "vhoneynet", command, str(path)], capture_output=True, text=True,
                           timeout=60)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout
+    assert proc.returncode == INVALID and "Traceback" not in proc.stderr + proc.stdout
     assert str(path) in proc.stderr + proc.stdout
 
 

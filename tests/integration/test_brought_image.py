@@ -24,6 +24,7 @@ from tests.integration.conftest import (
     topology_text,
     vhn,
 )
+from vhoneynet.errors import HOST_NOT_READY
 from vhoneynet.images import ImageStore
 
 pytestmark = REAL_GUESTS
@@ -58,7 +59,7 @@ def test_a_disk_qemu_cannot_reach_is_refused_by_field_before_anything_exists(tmp
     topology.write_text(topology_text(hid, tmp_path / "captures", free_admin_octet(hid), honeypots=pots))
     try:
         r = vhn("up", str(topology), check=False, timeout=120)
-        assert r.returncode == 1 and b"honeypots[0].image" in r.stderr and b"cannot reach" in r.stderr, r.stderr
+        assert r.returncode == HOST_NOT_READY and b"honeypots[0].image" in r.stderr and b"cannot reach" in r.stderr, r.stderr
         assert b"Traceback" not in r.stderr
         assert not any(leftovers(hid).values()), leftovers(hid)
     finally:

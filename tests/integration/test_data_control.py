@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.integration.conftest import VHONEYNET, Honeynet, in_netns, vhn
+from vhoneynet.errors import INVALID
 
 pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow, pytest.mark.xdist_group("honeynet")]
 
@@ -121,7 +122,7 @@ def test_control_shows_counters_and_changes_limits_live(honeynet: Honeynet):
         assert after["honeypots"]["web"]["udp"]["limit"] == 7
         assert after["honeypots"]["web"]["udp"]["new"] >= before["honeypots"]["web"]["udp"]["new"]  # counters kept
         bad = vhn("control", honeynet.hid, "set", "udp=lots", check=False)
-        assert bad.returncode == 1 and "whole number" in bad.stderr.decode()
+        assert bad.returncode == INVALID and "whole number" in bad.stderr.decode()
     finally:
         vhn("control", honeynet.hid, "set", "udp=20")
 

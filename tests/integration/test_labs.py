@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     topology_text,
     vhn,
 )
+from vhoneynet.errors import CONFLICT, NOT_FOUND
 
 pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.slow, pytest.mark.xdist_group("honeynet")]
 
@@ -108,7 +109,7 @@ def test_reset_discards_and_checkpoint_restores_a_file_captures_kept(catalogue: 
     r = catalogue.sh("ssh", f"cat {marker}; test -e /root/after-checkpoint")
     assert r.stdout.decode().strip() == "compromised" and r.returncode == 1
     r = vhn("reset", catalogue.hid, "ssh", "--to", "nonesuch", check=False)
-    assert r.returncode == 1 and b"no checkpoint 'nonesuch'" in r.stderr
+    assert r.returncode == NOT_FOUND and b"no checkpoint 'nonesuch'" in r.stderr
 
 
 def test_two_honeynets_capture_only_their_own_traffic(catalogue: Honeynet, honeynet: Honeynet):
@@ -138,7 +139,7 @@ def test_topology_colliding_with_a_running_honeynet_is_refused_before_anything_e
     topology.write_text(json.dumps(text))
     try:
         r = vhn("up", str(topology), check=False, timeout=120)
-        assert r.returncode == 1
+        assert r.returncode == CONFLICT
         assert f"networks.admin.cidr {admin} collides with the admin network {admin} of honeynet '{catalogue.hid}'" \
             in r.stderr.decode().replace("\n", " ").replace("  ", " ")
         assert not any(leftovers(hid).values()), leftovers(hid)

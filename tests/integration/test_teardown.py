@@ -21,6 +21,7 @@ from tests.integration.conftest import (
     topology_text,
     vhn,
 )
+from vhoneynet.errors import NOT_FOUND
 
 pytestmark = REAL_GUESTS
 
@@ -86,7 +87,7 @@ def test_ctrl_c_during_up_removes_what_it_made(tmp_path: Path):
 
 def test_down_of_unknown_honeynet_is_a_clear_error():
     r = vhn("down", unique_id(), check=False)
-    assert r.returncode == 1 and b"no honeynet" in r.stderr and b"Traceback" not in r.stderr
+    assert r.returncode == NOT_FOUND and b"no honeynet" in r.stderr and b"Traceback" not in r.stderr
 
 
 def test_down_removes_everything_and_keeps_the_capture(tmp_path: Path):
@@ -104,6 +105,6 @@ def test_down_removes_everything_and_keeps_the_capture(tmp_path: Path):
         pcaps = list((capture / "gateway" / day / "pcap").glob("*.pcap*"))  # the share; tcpdump numbers its ring
         assert pcaps and sum(p.stat().st_size for p in pcaps) > 1000
         assert (capture / "consoles" / "web.log").stat().st_size > 0
-        assert vhn("status", hid, check=False).returncode == 1
+        assert vhn("status", hid, check=False).returncode == NOT_FOUND
     finally:
         vhn("down", hid, check=False)

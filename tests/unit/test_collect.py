@@ -16,7 +16,12 @@ from vhoneynet.capture.store import CaptureStore
 from vhoneynet.collect import quarantine, shipper, wire
 from vhoneynet.collect.dsn import redact
 from vhoneynet.collect.refusals import OVERFLOW_PEER, Refusals
-from vhoneynet.errors import CollectorBadAnswer, CollectorDatabaseError, CollectorRefused
+from vhoneynet.errors import (
+    FAILED,
+    CollectorBadAnswer,
+    CollectorDatabaseError,
+    CollectorRefused,
+)
 from vhoneynet.rundir import SHARE, RunDir
 from vhoneynet.topology.model import REVEAL_SECRETS, Collect, Hpfeeds, Topology
 
@@ -171,7 +176,7 @@ def test_collector_token_error_shows_no_password():
     dsn = "postgresql://vhn:pw-S3cret@127.0.0.1:1/vhn"
     result = subprocess.run([sys.executable, "-m", "vhoneynet", "collector", "token", "web", "--dsn", dsn],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == FAILED
     assert "collector database" in result.stderr
     assert "pw-S3cret" not in result.stderr + result.stdout
 

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from tests.fakes import CLOUD_INIT_DONE, HID, FakeHypervisor, fake_backends, topology
 from vhoneynet import cli, lifecycle, naming
+from vhoneynet.cli import base as cli_base
+from vhoneynet.cli import honeynet as cli_honeynet
 from vhoneynet.backends import Backends
 from vhoneynet.capture.sessions import HANG_UP
 from vhoneynet.errors import (
@@ -386,9 +388,9 @@ def test_probes_are_skipped_without_a_source(b, tmp_path):
 
 
 def run_up(monkeypatch, b: Backends, topo: Topology, *args: str):
-    monkeypatch.setattr(cli, "_load", lambda _path: topo)
-    monkeypatch.setattr(cli, "_backends", lambda _uri="": b)
-    path = topo.host.storage.parent / "topology.yml"  # read by `_load` in the command, not here
+    monkeypatch.setattr(cli_honeynet, "load", lambda _path: topo)
+    monkeypatch.setattr(cli_base, "backends", lambda _uri="": b)
+    path = topo.host.storage.parent / "topology.yml"  # read by `load` in the command, not here
     path.touch()
     return CliRunner().invoke(cli.app, ["up", str(path), "--json", *args])
 
@@ -397,7 +399,7 @@ def test_a_failed_up_command_removes_what_it_made_and_keeps_the_captures(monkeyp
     topo = topology(storage)
     hv(b).never_ready.add("dns")
     result = run_up(monkeypatch, b, topo, "--timeout", "0.2")
-    assert result.exit_code == 1 and "not ready" in result.output
+    assert result.exit_code == 5 and "not ready" in result.output
     assert leftovers(b) == NOTHING
     assert CaptureFolder.of(topo).consoles.is_dir()
 
@@ -415,12 +417,12 @@ def test_an_interrupted_up_command_removes_what_it_made(monkeypatch, b, storage)
 def test_a_failed_up_command_keeps_everything_on_request(monkeypatch, b, storage):
     hv(b).start_fails.add("web")
     result = run_up(monkeypatch, b, topology(storage), "--keep-on-failure")
-    assert result.exit_code == 1 and leftovers(b)["domains"]
+    assert result.exit_code == 7 and leftovers(b)["domains"]
 
 
 def test_an_up_command_refused_for_an_existing_honeynet_removes_nothing_of_it(monkeypatch, b, storage):
     lifecycle.up(topology(storage), b)
     before = leftovers(b)
     result = run_up(monkeypatch, b, topology(storage))
-    assert result.exit_code == 1 and "already" in result.output
+    assert result.exit_code == 6 and "already" in result.output
     assert leftovers(b) == before

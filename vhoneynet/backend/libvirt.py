@@ -30,6 +30,7 @@ from vhoneynet import naming
 from vhoneynet.backend.process import exit_code
 from vhoneynet.backend.protocols import ExecResult, GuestInfo
 from vhoneynet.errors import AgentUnavailable, HypervisorUnavailable, VhoneynetError
+from vhoneynet.topology.model import DEFAULT_URI
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions only
 
@@ -80,7 +81,7 @@ def qemu_can_reach(path: Path) -> bool:
 class Hypervisor:
     """A libvirt connection, opened on first use."""
 
-    def __init__(self, uri: str = "qemu:///system"):
+    def __init__(self, uri: str = DEFAULT_URI):
         self.uri = uri
         self._conn: libvirt.virConnect | None = None
 

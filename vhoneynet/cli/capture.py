@@ -1,37 +1,37 @@
-"""Commands on captured data: `events`, `export`, and `collector serve|token`. Thin: the logic is in
-vhoneynet.capture and vhoneynet.collect."""
+"""Commands on captured data: `events`, `alerts`, `export`, and `collector serve|token`. Thin: the
+logic is in vhoneynet.capture, vhoneynet.gateway.alerts and vhoneynet.collect."""
 
 from __future__ import annotations
 
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+from rich.table import Table
 from rich.text import Text
 
-from vhoneynet.cli_base import (
+from vhoneynet.cli.base import (
     IdArg,
     JsonOpt,
     StorageOpt,
-    _fail,
-    _print_json,
     app,
+    cell,
     checked,
+    collector_app,
     err,
     json_text,
     out,
+    print_json,
+    reports,
 )
-from vhoneynet.errors import VhoneynetError
+from vhoneynet.cli.honeynet import saved
 from vhoneynet.terminal import markup, safe, text
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
-collector_app = typer.Typer(no_args_is_help=True, help="Central collection of many honeynets' events (PostgreSQL over HTTPS).")
-app.add_typer(collector_app, name="collector")
-
-CaptureDirOpt = Annotated[Optional[Path], typer.Option("--capture-dir", help="captures folder (default: from the honeynet's topology)")]
-TopologyOpt = Annotated[Optional[Path], typer.Option("--topology", help="topology file, when the honeynet is down")]
+CaptureDirOpt = Annotated[Path | None, typer.Option("--capture-dir", help="captures folder (default: from the honeynet's topology)")]
+TopologyOpt = Annotated[Path | None, typer.Option("--topology", help="topology file, when the honeynet is down")]
 DsnOpt = Annotated[str, typer.Option("--dsn", envvar="VHN_COLLECTOR_DSN", help="PostgreSQL connection string")]
 
 
@@ -47,15 +47,16 @@ def _captures(hid: str, storage: Path, capture_dir: Path | None, topology: Path 
 
 
 @app.command()
+@reports
 def events(
     hid: IdArg,
-    types: Annotated[Optional[list[str]], typer.Option("--type", help="event type (repeat or comma-separate): alert, flow, dns, http, tls, drop, fast, firewall, syslog, command, keystrokes, control")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="ISO time or age (15m, 2h, 7d)")] = None,
-    honeypot: Annotated[Optional[str], typer.Option("--honeypot", help="only events of this honeypot",
+    types: Annotated[list[str] | None, typer.Option("--type", help="event type (repeat or comma-separate): alert, flow, dns, http, tls, drop, fast, firewall, syslog, command, keystrokes, control")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO time or age (15m, 2h, 7d)")] = None,
+    honeypot: Annotated[str | None, typer.Option("--honeypot", help="only events of this honeypot",
                                                     callback=checked("guest"))] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep ingesting and print new events")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing (with --follow: only keep the store current)")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="at most this many events")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="at most this many events")] = None,
     counts: Annotated[bool, typer.Option("--counts", help="only the number of events per type")] = False,
     capture_dir: CaptureDirOpt = None,
     topology: TopologyOpt = None,
@@ -65,7 +66,7 @@ def events(
     """Ingest the honeynet's captured logs into its local store (and ship them to its collector), then query."""
     from vhoneynet.capture import session
 
-    try:
+    try:  # Ctrl-C ends --follow, and is no error
         captures = _captures(hid, storage, capture_dir, topology)
         wanted = [t for spec in types or [] for t in spec.split(",") if t]
         filters = {"types": wanted, "since": session.since_time(since) if since else None, "honeypot": honeypot}
@@ -76,7 +77,7 @@ def events(
             if result.get("newly_quarantined"):
                 _note_quarantined(result["newly_quarantined"])
             if counts:
-                return _print_json(store.counts()) if as_json else _show_counts(store.counts(), result.get("quarantined"))
+                return print_json(store.counts()) if as_json else _show_counts(store.counts(), result.get("quarantined"))
             for event in [] if quiet else store.query(**filters, limit=limit):
                 _show_event(event, as_json)
             for event in session.follow(captures, store, **filters) if follow else []:
@@ -86,8 +87,6 @@ def events(
                     _note_quarantined(event["quarantined"])
                 elif not quiet:
                     _show_event(event, as_json)
-    except VhoneynetError as e:
-        raise _fail(e) from None
     except KeyboardInterrupt:
         pass
 
@@ -121,30 +120,28 @@ def _show_counts(counts: dict[str, int], quarantined: int | None = None) -> None
 
 
 @app.command()
+@reports
 def export(
     hid: IdArg,
-    day: Annotated[Optional[str], typer.Option("--day", help="YYYY-MM-DD (default: today, UTC)",
+    day: Annotated[str | None, typer.Option("--day", help="YYYY-MM-DD (default: today, UTC)",
                                                callback=checked("day"))] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tarball path (default: ./<id>-<day>.tar.gz)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="tarball path (default: ./<id>-<day>.tar.gz)")] = None,
     capture_dir: CaptureDirOpt = None,
     storage: StorageOpt = DEFAULT_STORAGE,
     as_json: JsonOpt = False,
 ) -> None:
     """A tarball of one day's pcap, IDS, firewall, syslog and alerts plus the consoles, with a SHA-256 manifest."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from vhoneynet.capture import archive
 
-    try:
-        captures = _captures(hid, storage, capture_dir, None)
-        day = day or datetime.now(timezone.utc).date().isoformat()
-        with captures.store() as store:
-            store.ingest()  # also writes the day's unique firewall log
-        result = archive.export(captures.root, hid, day, output or Path(f"{hid}-{day}.tar.gz"))
-    except VhoneynetError as e:
-        raise _fail(e) from None
+    captures = _captures(hid, storage, capture_dir, None)
+    day = day or datetime.now(UTC).date().isoformat()
+    with captures.store() as store:
+        store.ingest()  # also writes the day's unique firewall log
+    result = archive.export(captures.root, hid, day, output or Path(f"{hid}-{day}.tar.gz"))
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         out.print(markup("{}: {} files, sha256 {}", result["output"], result["files"], result["sha256"]),
                   highlight=False, soft_wrap=True)
@@ -152,41 +149,66 @@ def export(
             err.print(markup("[yellow]left out:[/] {}", skipped), highlight=False, soft_wrap=True)
 
 
+@app.command()
+@reports
+def alerts(
+    hid: IdArg,
+    follow: Annotated[bool, typer.Option("--follow", help="keep running; deliver each new alert to the topology's hook")] = False,
+    storage: StorageOpt = DEFAULT_STORAGE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Data-control alerts (compromise, limit reached) the gateway wrote for a honeynet."""
+    from vhoneynet.gateway import alerts as al
+    from vhoneynet.rundir import CaptureFolder
+
+    topo = saved(hid, storage)
+    if follow:
+        al.follow(topo, log=lambda line: err.print(text(line), highlight=False))
+        return
+    found = al.read_all(CaptureFolder.of(topo).root)
+    if as_json:
+        return print_json(found)
+    table = Table("time", "kind", "honeypot", "destination", "protocol", "port", "limit", title=markup("alerts of {!r}", hid))
+    for a in found:
+        table.add_row(*(cell(a.get(k, "")) for k in ("time", "kind", "honeypot", "destination", "protocol", "port", "limit")))
+    out.print(table)
+
+
 @collector_app.command("serve")
+@reports
 def collector_serve(
     dsn: DsnOpt,
     listen: Annotated[str, typer.Option("--listen", help="address:port")] = "127.0.0.1:8443",
     state: Annotated[Path, typer.Option("--state", help="folder of the TLS certificate and key")] = DEFAULT_STORAGE / "collector",
     max_connections: Annotated[int, typer.Option("--max-connections", min=1, max=65536, help="clients connected at once; more are closed at once")] = 512,
     pool: Annotated[int, typer.Option("--pool", min=1, max=256, help="database connections (and worker threads)")] = 8,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Serve the collector over HTTPS (self-signed certificate made at first start) until interrupted."""
+    """Serve the collector over HTTPS (self-signed certificate made at first start) until interrupted.
+
+    With --json, an error that stops it is JSON; its log stays text on stderr."""
     from vhoneynet.collect.server import Limits, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     host, _, port = listen.rpartition(":")
     limits = Limits(connections=max_connections, database=pool)
-    try:
+    try:  # Ctrl-C stops the server, and is no error
         serve(dsn, host, int(port), state, limits=limits,
               ready=lambda s: err.print(markup("collector listening on https://{} (certificate {})", listen, state / "cert.pem")))
-    except VhoneynetError as e:
-        raise _fail(e) from None
     except KeyboardInterrupt:
         pass
 
 
 @collector_app.command("token")
+@reports
 def collector_token(hid: IdArg, dsn: DsnOpt, as_json: JsonOpt = False) -> None:
     """Register honeynet HID with the collector (or give it a new token); prints the token once."""
     from vhoneynet.collect.database import CollectorDatabase
 
+    db = CollectorDatabase(dsn)
     try:
-        db = CollectorDatabase(dsn)
-        try:
-            db.create_schema()
-            token = db.add_honeynet(hid)
-        finally:
-            db.close()
-    except VhoneynetError as e:
-        raise _fail(e) from None
-    _print_json({"id": hid, "token": token}) if as_json else out.print(text(token), highlight=False)
+        db.create_schema()
+        token = db.add_honeynet(hid)
+    finally:
+        db.close()
+    print_json({"id": hid, "token": token}) if as_json else out.print(text(token), highlight=False)
