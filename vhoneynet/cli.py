@@ -30,17 +30,15 @@ from vhoneynet.cli_base import (
     TopologyArg,
     UriOpt,
 )
-from vhoneynet.errors import HoneynetExists, InvalidName, SubnetCollision, VhoneynetError
+from vhoneynet.errors import InvalidName, VhoneynetError
 from vhoneynet.terminal import markup, text
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
 
 def _load(path: Path):
-    from vhoneynet.images import ImageStore
-    from vhoneynet.topology import load
+    from vhoneynet.topology import load_with_recipes
 
-    known = {r.name for r in ImageStore().recipes()}
-    return load(path, known_images=known)
+    return load_with_recipes(path)
 
 
 def _saved(hid: str, storage: Path):
@@ -99,19 +97,8 @@ def up(
     started = time.monotonic()
     try:
         topo = _load(topology)
-        b = _backends(topo.host.uri)
-        try:
-            result = lifecycle.up(topo, b, progress=_progress, timeout=timeout, probe=probe)
-        except (HoneynetExists, SubnetCollision):
-            raise  # refused before anything was created: what exists belongs to another honeynet
-        except (VhoneynetError, KeyboardInterrupt):
-            if not keep:
-                _progress("up failed: removing what was created (captures kept)")
-                try:
-                    lifecycle.down(topo.id, b, topo.host.storage)
-                except VhoneynetError:
-                    pass
-            raise
+        result = lifecycle.up_or_undo(topo, _backends(topo.host.uri), progress=_progress, timeout=timeout,
+                                      probe=probe, keep_on_failure=keep)
     except VhoneynetError as e:
         raise _fail(e) from None
     result["up_seconds"] = round(time.monotonic() - started, 1)

@@ -23,6 +23,8 @@ from vhoneynet.errors import (
     HoneynetExists,
     HoneynetNotFound,
     ResourceConflict,
+    SubnetCollision,
+    VhoneynetError,
 )
 from vhoneynet.gateway import alerts
 from vhoneynet.gateway import config as gateway_config
@@ -108,6 +110,25 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         "domain_start": round(max(starts), 2),  # part of orchestration: libvirt starting a qemu process (slowest)
     }
     return result
+
+
+def up_or_undo(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600, probe: bool = True,
+               keep_on_failure: bool = False) -> dict:
+    """`up`; when it fails or is interrupted, `down` what it created (captures kept) unless
+    `keep_on_failure`, and raise the error. A refusal before anything was created (the id or
+    a subnet taken) removes nothing: what exists belongs to another honeynet."""
+    try:
+        return up(topo, b, progress=progress, timeout=timeout, probe=probe)
+    except (HoneynetExists, SubnetCollision):
+        raise
+    except (VhoneynetError, KeyboardInterrupt):
+        if not keep_on_failure:
+            progress("up failed: removing what was created (captures kept)")
+            try:
+                down(topo.id, b, topo.host.storage)
+            except VhoneynetError:
+                pass
+        raise
 
 
 def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
