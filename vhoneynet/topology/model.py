@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 from vhoneynet import hardware, naming
 
 DEFAULT_STORAGE = Path("/var/lib/vhoneynet")
+DEFAULT_URI = "qemu:///system"
 CAPTURES = "captures"  # the capture folders' default home, under host.storage
 
 Name = Annotated[str, Field(pattern=naming.GUEST_PATTERN, description="lower-case name: letters, digits, '-'")]
@@ -55,7 +56,7 @@ class Accel(StrEnum):
 class Host(Spec):
     """Where the honeynet runs."""
 
-    uri: str = Field("qemu:///system", description="libvirt connection URI")
+    uri: str = Field(DEFAULT_URI, description="libvirt connection URI")
     accel: Accel = Field(Accel.auto, description="kvm where hardware virtualization works, else tcg; auto decides")
     storage: Path = Field(DEFAULT_STORAGE, description="images, guest overlays and captures live under this folder")
 
