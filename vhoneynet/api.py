@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Self
 
 from vhoneynet import labs, lifecycle, naming, tells
 from vhoneynet.backends import Backends, execute
@@ -110,7 +111,7 @@ class Honeynet:
         """Remove every resource of the honeynet; its captures are kept. Raises HoneynetNotFound."""
         return lifecycle.down(self.hid, self.backends, self.storage, progress=self.progress)
 
-    def __enter__(self) -> Honeynet:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:

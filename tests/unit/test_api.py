@@ -100,10 +100,9 @@ def test_up_from_a_file_checks_it_before_anything(lifecycle_calls, tmp_path):
 
 
 def test_context_manager_brings_the_honeynet_down_also_after_an_error(lifecycle_calls, tmp_path):
-    with pytest.raises(RuntimeError):
-        with api.Honeynet.up(topo(storage=str(tmp_path))) as hn:
-            assert hn.hid == HID
-            raise RuntimeError("a failing test")
+    with pytest.raises(RuntimeError), api.Honeynet.up(topo(storage=str(tmp_path))) as hn:
+        assert hn.hid == HID
+        raise RuntimeError("a failing test")
     assert lifecycle_calls[-1] == ("down", HID, tmp_path)
 
 

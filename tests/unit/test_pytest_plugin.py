@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -24,8 +25,8 @@ PLUGIN = ["-p", "no:vhoneynet", "-p", "vhoneynet.pytest_plugin", "-p", "no:xdist
 class FakeHoneynet:
     """Honeynet's surface as the plugin uses it; `calls` is the record, `running` the host."""
 
-    calls: list[tuple] = []
-    running: dict[str, str] = {}  # id -> state
+    calls: ClassVar[list[tuple]] = []
+    running: ClassVar[dict[str, str]] = {}  # id -> state
 
     def __init__(self, hid: str, uri: str = "qemu:///system", storage: str = "/var/lib/vhoneynet"):
         self.hid, self.uri, self.storage = hid, uri, Path(storage)
