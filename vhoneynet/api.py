@@ -169,6 +169,7 @@ class Honeynet:
 
     # --- checks and labs ---------------------------------------------------------
 
+    @_private
     def verify(self, stealth: bool = False, stealth_only: bool = False) -> dict:
         """Prove every data-control layer (and with `stealth`, look for what gives the honeypots
         away), as `vhoneynet verify --json`: {"id", "ok", "layers", ["stealth"]}. A failed layer is

@@ -121,29 +121,21 @@ def test_a_module_scoped_fixture_may_build_on_the_honeynet(pytester, fake, topol
     run(pytester, "--vhn-topology", "a.json").assert_outcomes(passed=1)
 
 
-def test_without_a_topology_the_fixture_says_what_is_missing(pytester, fake):
-    pytester.makepyfile("""
-        def test_one(honeynet):
-            pass
-    """)
+def refused(pytester: pytest.Pytester, fake: type[FakeHoneynet], marker: str, message: str) -> None:
+    """A test using `honeynet` (under `marker`) errors with `message`, and nothing is brought up."""
+    pytester.makepyfile(f"import pytest\n\n{marker}\ndef test_one(honeynet):\n    pass\n")
     result = run(pytester)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*the honeynet fixture needs a topology: --vhn-topology FILE*"])
+    result.stdout.fnmatch_lines([message])
     assert fake.calls == []
+
+
+def test_without_a_topology_the_fixture_says_what_is_missing(pytester, fake):
+    refused(pytester, fake, "", "*the honeynet fixture needs a topology: --vhn-topology FILE*")
 
 
 def test_a_malformed_marker_is_a_collection_error(pytester, fake, topologies):
-    pytester.makepyfile("""
-        import pytest
-
-        @pytest.mark.vhn_topology("a.json", "b.json")
-        def test_one(honeynet):
-            pass
-    """)
-    result = run(pytester)
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*vhn_topology takes one topology file*"])
-    assert fake.calls == []
+    refused(pytester, fake, '@pytest.mark.vhn_topology("a.json", "b.json")', "*vhn_topology takes one topology file*")
 
 
 def test_reuse_keeps_the_honeynet_and_the_next_run_attaches_to_it(pytester, fake, topologies):
