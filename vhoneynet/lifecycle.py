@@ -22,6 +22,7 @@ from vhoneynet.errors import (
     HoneynetExists,
     HoneynetNotFound,
     ResourceConflict,
+    SubnetCollision,
     VhoneynetError,
 )
 from vhoneynet.gateway import config as gateway_config
@@ -135,6 +136,25 @@ def save_warm_states(run: RunDir, honeypots: tuple[Guest, ...] | list[Guest], b:
 
     with ThreadPoolExecutor(max_workers=max(1, len(honeypots))) as pool:
         list(pool.map(save, honeypots))
+
+
+def up_or_undo(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600, probe: bool = True,
+               keep_on_failure: bool = False, warm_state: bool = True) -> dict:
+    """`up`; when it fails or is interrupted, `down` what it created (captures kept) unless
+    `keep_on_failure`, and raise the error. A refusal before anything was created (the id or
+    a subnet taken) removes nothing: what exists belongs to another honeynet."""
+    try:
+        return up(topo, b, progress=progress, timeout=timeout, probe=probe, warm_state=warm_state)
+    except (HoneynetExists, SubnetCollision):
+        raise
+    except (VhoneynetError, KeyboardInterrupt):
+        if not keep_on_failure:
+            progress("up failed: removing what was created (captures kept)")
+            try:
+                down(topo.id, b, topo.host.storage)
+            except VhoneynetError:
+                pass
+        raise
 
 
 def _check_free(topo: Topology, p: Plan, b: Backends) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import grp
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from vhoneynet.errors import CaptureGroupUnknown
@@ -30,6 +32,18 @@ GROUP_FILE = 0o640
 def private_process() -> None:
     """Make every file this process creates from now on private to its owner (umask 077)."""
     os.umask(PRIVATE_UMASK)
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Umask 077 for the time of the block: what `private_process` gives the CLI, for a library
+    call that must leave its caller's umask as it found it. The umask is the process's: threads
+    running meanwhile create private files too."""
+    old = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def group_id(name: str) -> int:

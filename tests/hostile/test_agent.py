@@ -20,7 +20,12 @@ import pytest
 from tests.integration.conftest import honeynet_up, leftovers, vhn
 from vhoneynet import naming
 from vhoneynet.backend import libvirt as backend
-from vhoneynet.backend.libvirt import AGENT_REPLY_MAX, EXEC_OUTPUT_MAX, Hypervisor, agent_reply
+from vhoneynet.backend.libvirt import (
+    AGENT_REPLY_MAX,
+    EXEC_OUTPUT_MAX,
+    Hypervisor,
+    agent_reply,
+)
 from vhoneynet.backends import Backends
 from vhoneynet.capture import sessions
 from vhoneynet.errors import FAILED, AgentUnavailable
@@ -435,7 +440,7 @@ def test_reset_and_down_go_on_when_a_honeypots_agent_turns_hostile(tmp_path_fact
     with honeynet_up(tmp_path_factory, honeypots=ONE_HONEYPOT) as h:
         _install_fake_agent(h, "dns", ["list", "status", "silent", "huge"])
         for _ in ("list", "status", "silent"):  # `exec`: a clear error each time, never a traceback
-            _refused_cleanly(h.exec("dns", "true", timeout=20))
+            _refused_cleanly(vhn("exec", h.hid, "dns", "--timeout", "20", "--", "true", check=False, timeout=50))
 
         started = time.monotonic()
         vhn("reset", h.hid, "dns")  # its hang-up meets the 10 MB line; the disk is reverted all the same

@@ -18,7 +18,14 @@ from importlib.resources import files
 import pytest
 
 from tests.conftest import unique_id
-from tests.integration.conftest import REAL_GUESTS, Honeynet, free_admin_octet, honeynet_up, topology_text, vhn
+from tests.integration.conftest import (
+    REAL_GUESTS,
+    Honeynet,
+    free_admin_octet,
+    honeynet_up,
+    topology_text,
+    vhn,
+)
 
 pytestmark = [*REAL_GUESTS, pytest.mark.xdist_group("containment")]
 

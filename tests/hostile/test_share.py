@@ -27,7 +27,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unique_id
-from tests.integration.conftest import REAL_GUESTS, Honeynet, free_admin_octet, in_netns, topology_text, vhn
+from tests.integration.conftest import (
+    REAL_GUESTS,
+    Honeynet,
+    free_admin_octet,
+    in_netns,
+    running,
+    topology_text,
+    vhn,
+)
 
 pytestmark = [*REAL_GUESTS, pytest.mark.xdist_group("share")]
 DNS, ATTACKER = "203.0.113.53", "203.0.113.66"
@@ -56,10 +64,9 @@ def honeynet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Honeynet]:
     topology = work / "topology.yml"
     topology.write_text(json.dumps(spec))
     try:
-        status = json.loads(vhn("up", str(topology), "--json").stdout)
-        yield Honeynet(hid, topology, capture, status)
+        with running(topology, capture) as h:
+            yield h
     finally:
-        vhn("down", hid, check=False)
         subprocess.run(["umount", str(capture / hid / "gateway")], capture_output=True)  # if down did not
         subprocess.run(["rm", "-rf", "--one-file-system", str(capture)], capture_output=True)
 

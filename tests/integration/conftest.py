@@ -2,6 +2,10 @@
 
 Tests that need a running honeynet share one per session (xdist group "honeynet"), so
 the suite boots it once. Everything is removed in `finally`, captures included.
+
+Honeynets are brought up and down through the Python API (vhoneynet.Honeynet), as the pytest
+plugin's `honeynet` fixture does; this `honeynet` fixture overrides the plugin's, for a topology
+written per run (unique id, free admin subnet). The commands under test still run through the CLI (`vhn`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +25,9 @@ from pathlib import Path
 
 import pytest
 
+import vhoneynet
 from tests.conftest import unique_id
+from vhoneynet.errors import HoneynetNotFound, VhoneynetError
 from vhoneynet.rundir import RunDir, saved_topologies
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
@@ -42,15 +50,31 @@ def in_netns(ns: str, *argv: str, timeout: float = 30) -> subprocess.CompletedPr
     return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout)
 
 
+def progress(message: str) -> None:
+    """Progress of `up` and `down` on stderr, as the CLI prints it: pytest shows it with a failure."""
+    print(time.strftime("%H:%M:%S"), message, file=sys.stderr)
+
+
 @dataclass
 class Honeynet:
-    hid: str
-    topology: Path
-    capture: Path
-    status: dict
+    """A running test honeynet: its API handle and what the tests read of it."""
+
+    api: vhoneynet.Honeynet
+    topology: Path  # the topology file
+    capture: Path  # the topology's capture directory: this honeynet's captures are in capture / hid
+    status: dict  # what `up` returned, as `vhoneynet up --json` prints it (with "timings")
+
+    @property
+    def hid(self) -> str:
+        return self.api.hid
 
     def exec(self, guest: str, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return vhn("exec", self.hid, guest, "--timeout", str(timeout), "--", *argv, check=False, timeout=timeout + 30)
+        """Run argv in a guest; as `vhoneynet exec`, a refusal (agent gone, timed out) is exit code 1
+        with the error on stderr, not an exception."""
+        try:
+            return self.api.exec(guest, argv, timeout=timeout)
+        except VhoneynetError as e:
+            return subprocess.CompletedProcess(list(argv), 1, b"", f"error: {e}\n".encode())
 
     def sh(self, guest: str, script: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return self.exec(guest, "/bin/bash", "-c", script, timeout=timeout)
@@ -116,6 +140,25 @@ def leftovers(hid: str) -> dict[str, list[str]]:
 
 
 @contextmanager
+def running(topology: Path, capture: Path) -> Iterator[Honeynet]:
+    """The honeynet of `topology` (whose captures go to `capture`) brought up through the Python
+    API, and down at the end whatever happened; its captures are kept. A failed `up` removes what
+    it made; a failing `down` is a warning, so the test's own verdict stands."""
+    hid = json.loads(topology.read_text())["id"]
+    try:
+        api = vhoneynet.Honeynet.up(topology, progress=progress)
+        status = json.loads(json.dumps(api.up_status, default=str))  # what `up --json` prints
+        yield Honeynet(api, topology, capture, status)
+    finally:
+        try:
+            vhoneynet.Honeynet(hid, progress=progress).down()
+        except HoneynetNotFound:
+            pass  # `up` was refused, or removed what it made, or a test brought it down already
+        except Exception as e:  # noqa: BLE001 -- a failed clean-up is reported (warnings summary), not made the test's error
+            warnings.warn(f"down of test honeynet {hid} failed: {e!r}", stacklevel=1)
+
+
+@contextmanager
 def honeynet_up(tmp_path_factory: pytest.TempPathFactory, honeypots: list[dict] | None = None,
                 admin_octets: range = range(20, 220)) -> Iterator[Honeynet]:
     """A running test honeynet (unique id; admin subnet 10.254.<one of admin_octets>.0/29), removed afterwards."""
@@ -128,10 +171,9 @@ def honeynet_up(tmp_path_factory: pytest.TempPathFactory, honeypots: list[dict] 
     topology.write_text(topology_text(hid, capture, admin_octet=free_admin_octet(hid, admin_octets),
                                       honeypots=honeypots))
     try:
-        status = json.loads(vhn("up", str(topology), "--json").stdout)
-        yield Honeynet(hid, topology, capture, status)
+        with running(topology, capture) as h:
+            yield h
     finally:
-        vhn("down", hid, check=False)
         consoles = capture / hid / "consoles"
         if consoles.exists():  # small, and what tells why a guest did not come up
             shutil.move(consoles, work / "consoles")

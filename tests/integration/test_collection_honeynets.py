@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import unique_id
 from tests.integration import postgres
-from tests.integration.conftest import Honeynet, in_netns, topology_text, vhn
+from tests.integration.conftest import Honeynet, in_netns, running, topology_text, vhn
 from tests.integration.test_collector import Collector
 from vhoneynet.capture.store import CaptureStore
 
@@ -36,11 +36,8 @@ def shipping_honeynet(work: Path, collector: Collector, honeypot: dict, admin_oc
     topo["collect"] = {"url": collector.url, "token": collector.token(hid), "ca": str(collector.state / "cert.pem")}
     path = work / f"{hid}.yml"
     path.write_text(json.dumps(topo, indent=2))
-    try:
-        status = json.loads(vhn("up", str(path), "--json").stdout)
-        yield Honeynet(hid, path, work / "captures", status)
-    finally:
-        vhn("down", hid, check=False)
+    with running(path, work / "captures") as h:
+        yield h
 
 
 def remote(dsn: str, sql: str, *args) -> list[tuple]:

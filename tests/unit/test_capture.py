@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vhoneynet.capture import archive, records
-from vhoneynet.capture import session
+from vhoneynet.capture import archive, records, session
 from vhoneynet.capture.session import since_time
 from vhoneynet.capture.store import CaptureStore
 from vhoneynet.errors import BadTimeSpec, DayNotCaptured

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from ruamel.yaml import YAML
 
 from vhoneynet import seed
 from vhoneynet.errors import TopologyInvalid
-from vhoneynet.render import render
 from vhoneynet.gateway import capture
+from vhoneynet.render import render
 from vhoneynet.seed import documents
 from vhoneynet.topology import loads
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from vhoneynet.errors import RecipeInvalid, UnknownRecipe
-from vhoneynet.images import RECIPES_DIR, BuiltImage, ImageStore, Recipe, Service
 from vhoneynet.backend.process import run
+from vhoneynet.errors import RecipeInvalid, UnknownRecipe
 from vhoneynet.imagebuild.rootfs import GUEST_UMASK, RootTree
+from vhoneynet.images import RECIPES_DIR, BuiltImage, ImageStore, Recipe, Service
 
 
 def write_recipe(recipes: Path, name: str, toml: str, files: dict[str, str] | None = None,

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from tests.fakes import CLOUD_INIT_DONE, HID, FakeHypervisor, fake_backends, topology
 from vhoneynet import cli, lifecycle, naming
-from vhoneynet.cli import base as cli_base
-from vhoneynet.cli import honeynet as cli_honeynet
 from vhoneynet.backends import Backends
 from vhoneynet.capture.sessions import HANG_UP
+from vhoneynet.cli import base as cli_base
+from vhoneynet.cli import honeynet as cli_honeynet
 from vhoneynet.errors import (
     BroughtDiskUnreachable,
     GuestNotReady,

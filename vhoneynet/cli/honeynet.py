@@ -29,10 +29,7 @@ from vhoneynet.cli.base import (
     reports,
 )
 from vhoneynet.errors import (
-    HoneynetExists,
     InvalidName,
-    SubnetCollision,
-    VhoneynetError,
 )
 from vhoneynet.terminal import markup, text
 from vhoneynet.topology.model import DEFAULT_STORAGE, DEFAULT_URI
@@ -40,11 +37,9 @@ from vhoneynet.topology.model import DEFAULT_STORAGE, DEFAULT_URI
 
 def load(path: Path):
     """The topology in file `path`, its images checked against the recipes. Raises TopologyError."""
-    from vhoneynet.images import ImageStore
-    from vhoneynet.topology import load as load_topology
+    from vhoneynet.topology import load_with_recipes
 
-    known = {r.name for r in ImageStore().recipes()}
-    return load_topology(path, known_images=known)
+    return load_with_recipes(path)
 
 
 def saved(hid: str, storage: Path):
@@ -98,19 +93,8 @@ def up(
 
     started = time.monotonic()
     topo = load(topology)
-    b = base.backends(topo.host.uri)
-    try:
-        result = lifecycle.up(topo, b, progress=progress, timeout=timeout, probe=probe, warm_state=warm_state)
-    except (HoneynetExists, SubnetCollision):
-        raise  # refused before anything was created: what exists belongs to another honeynet
-    except (VhoneynetError, KeyboardInterrupt):
-        if not keep:
-            progress("up failed: removing what was created (captures kept)")
-            try:
-                lifecycle.down(topo.id, b, topo.host.storage)
-            except VhoneynetError:
-                pass
-        raise
+    result = lifecycle.up_or_undo(topo, base.backends(topo.host.uri), progress=progress, timeout=timeout, probe=probe,
+                                  keep_on_failure=keep, warm_state=warm_state)
     result["up_seconds"] = round(time.monotonic() - started, 1)
     if as_json:
         return print_json(result)

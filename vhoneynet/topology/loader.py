@@ -15,6 +15,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from vhoneynet.errors import TopologyInvalid, TopologySyntaxError
+from vhoneynet.images import ImageStore
 from vhoneynet.topology.model import Topology
 from vhoneynet.topology.validate import check
 
@@ -45,6 +46,12 @@ def load(path: Path, known_images: set[str] | None = None) -> Topology:
         line = data.count(b"\n", 0, e.start) + 1
         raise TopologySyntaxError(str(path), line, f"not UTF-8 text (byte {e.start}): is this a topology file?") from None
     return loads(text, str(path), known_images)
+
+
+def load_with_recipes(path: Path) -> Topology:
+    """`load`, with every recipe name `image:` may take (an unknown one is a field error, not a
+    failure halfway through `up`). Raises TopologySyntaxError or TopologyInvalid."""
+    return load(path, known_images={r.name for r in ImageStore().recipes()})
 
 
 def loads(text: str, source: str = "<topology>", known_images: set[str] | None = None) -> Topology:
