@@ -194,6 +194,19 @@ class DayNotCaptured(VhoneynetError):
         super().__init__(f"honeynet {hid!r} has no capture for {day}; days: {', '.join(days) or 'none'}")
 
 
+class AlertNotFound(VhoneynetError):
+    def __init__(self, seq: int, detail: str | None = None):
+        super().__init__(detail or f"no event {seq} in the store (the alert numbers are in the report "
+                                   "and in `events --type alert,control --json` as seq)")
+
+
+class SliceEmpty(VhoneynetError):
+    """No pcap file of the honeynet covers an alert's time."""
+
+    def __init__(self, detail: str):
+        super().__init__(f"no pcap slice: {detail}")
+
+
 class BadTimeSpec(VhoneynetError):
     def __init__(self, text: str):
         super().__init__(f"--since {text!r}: give an ISO time (2026-01-31T12:00) or an age (30s, 15m, 2h, 7d)")
