@@ -121,11 +121,7 @@ def _files_for(share: Path, start: datetime, end: datetime) -> list[tuple[str, s
     file whose name has no time is always read."""
     found = []
     for day in sorted({start.date().isoformat(), end.date().isoformat()}):
-        try:
-            names = guestfile.list_files(share, day, "pcap")
-        except OSError:
-            continue
-        for name in names:
+        for name in guestfile.list_files(share, day, "pcap"):  # regular files only: never a link
             stamp = _STAMP.search(name)
             began = datetime.strptime(stamp[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC) if stamp else None
             if name.endswith(".pcap") or stamp:
