@@ -108,7 +108,11 @@ def make_capture(storage: Path, topology: Topology | None = None) -> CaptureFold
     (day / "ids" / "eve-outbound.json").write_text(f"{EVE_ALERT}\n{json.dumps(hostile_alert)}\n{EVE_FLOW}\n")
     (day / "ids" / "eve-inbound.json").write_text(f"{EVE_DNS}\n{EVE_HTTP}\n")
     (day / "ids" / "fast-outbound.log").write_text(FAST + "\n")
-    (day / "firewall" / "firewall.log").write_text(f"{FIREWALL}\n{FIREWALL}\n{FIREWALL_LIMIT}\n{FIREWALL_IN}\n")
+    # the rules' log prefixes as limits.nft.j2 and ruleset.nft.j2 write them
+    outbound = FIREWALL.replace(" outbound ", " outbound tcp ")
+    limited = FIREWALL_LIMIT.replace(" limit tcp ", " limited tcp ")
+    exempt = FIREWALL.replace(" outbound ", " allowed ").replace("DST=203.0.113.66", "DST=203.0.113.53")
+    (day / "firewall" / "firewall.log").write_text(f"{outbound}\n{outbound}\n{limited}\n{FIREWALL_IN}\n{exempt}\n")
     (day / "syslog" / "web.log").write_text(f"{DAY}T02:11:01.500000+00:00 {WEB} web sshd[812]: Accepted publickey for root\n")
     (day / "audit" / "web.log").write_text("".join(line + "\n" for line in audit_lines()))
     (day / "alerts.jsonl").write_text(control_alert("compromise", "02:10:11", "tcp", "80", "20/hour") + "\n"

@@ -61,7 +61,7 @@ def test_report_sections_from_the_capture_folder(storage: Path, topology):
     assert contents["days"] == [DAY] and contents["counts"]["keystrokes"] == 2 and contents["counts"]["command"] == 2
     outbound = {(r["honeypot"], r["proto"]): r for r in contents["outbound"]["rows"]}
     assert outbound[("web", "tcp")] == {"honeypot": "web", "proto": "tcp", "allowed": 2, "limited": 1, "peak": 2, "limit": 20}
-    assert contents["sources"][0] == {"address": WEB, "events": 6}
+    assert contents["sources"][0] == {"address": WEB, "events": 7}
     assert {(s["sid"], s["signature"], s["events"]) for s in contents["signatures"]} == {
         (9000001, "VHN TEST exploit", 1), (9000001, SIGNATURE_HOSTILE, 1)}
     assert sorted({a["type"] for a in contents["alerts"]}) == ["alert", "control", "fast"]

@@ -277,6 +277,7 @@ def address_map(topology: Topology | None) -> dict[str, str]:
 TALLY_COLUMNS = {
     **{c: c for c in ("type", "src", "sport", "dst", "dport", "proto", "honeypot")},
     "verdict": "json_extract(data, '$.verdict')",
+    "rule": "json_extract(data, '$.rule')",
     "sid": "json_extract(data, '$.alert.signature_id')",
     "signature": "json_extract(data, '$.alert.signature')",
     "action": "json_extract(data, '$.alert.action')",

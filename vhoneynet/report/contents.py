@@ -24,7 +24,9 @@ from vhoneynet.topology.model import Topology
 TOP = 10
 MAX_ALERTS = 1000
 NETWORK_TYPES = ("alert", "drop", "fast", "flow", "dns", "http", "tls", "ssh", "smtp", "fileinfo", "anomaly", "firewall")
-OUTBOUND_VERDICTS = ("allowed", "limited")  # the firewall log's new outbound connections: counted, and over the limit
+# The firewall log's rules (limits.nft.j2) of new outbound connections: counted, and over the limit
+# (`limit` is an older name of `limited`).
+OUTBOUND_RULES = {"outbound": "allowed", "limited": "limited", "limit": "limited"}
 WINDOW_BUCKET = {"second": 19, "minute": 16, "hour": 13, "day": 10}  # characters of an ISO time per window
 _BUCKETS = ((16, 60, "minute"), (13, 3600, "hour"), (10, 86400, "day"))
 
@@ -92,17 +94,20 @@ def _bucket_time(prefix: str) -> datetime:
 
 
 def _outbound(store: CaptureStore, topo: Topology | None, since: str | None, until: str | None) -> dict:
-    """Per honeypot and protocol: new outbound connections (the firewall log's allowed ones), those
-    refused over the limit, the most in one limit window, and the topology's limit per window."""
+    """Per honeypot and protocol: new outbound connections counted against the limit (the firewall
+    log's `outbound <proto>` lines), those refused over it (`limited <proto>`), the most counted in
+    one limit window, and the topology's limit per window. Destinations exempt from counting
+    (`allowed`) are left out."""
     limits = topo.gateway.data_control.limits if topo else None
     window = limits.window if limits else "hour"
-    rows = store.tally(["honeypot", "src", "proto", "verdict"], ["firewall"], since, until,
-                       bucket=WINDOW_BUCKET[window])
+    rows = store.tally(["honeypot", "src", "proto", "rule"], ["firewall"], since, until, bucket=WINDOW_BUCKET[window])
     table: dict[tuple[str, str], dict] = {}
-    for _bucket, pot, src, proto, verdict, n in rows:
-        if verdict not in OUTBOUND_VERDICTS:
+    for _bucket, pot, src, proto, rule, n in rows:
+        words = str(rule or "").split()
+        verdict = OUTBOUND_RULES.get(words[0] if words else "")
+        if verdict is None:
             continue
-        key = (pot or src or "?", proto or "other")
+        key = (pot or src or "?", words[1] if len(words) > 1 else proto or "other")
         row = table.setdefault(key, {"honeypot": key[0], "proto": key[1], "allowed": 0, "limited": 0, "peak": 0,
                                      "limit": _limit(limits, key[1], topo)})
         row[verdict] += n
