@@ -223,6 +223,8 @@ def report(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file (default: ./<id>-report.html)")] = None,
     cast_dir: Annotated[Path | None, typer.Option("--cast-dir", help="also write each login session there as an "
                                                      "asciicast v2 file (<honeypot>-ses<N>.cast)")] = None,
+    pcap_dir: Annotated[Path | None, typer.Option("--pcap-dir", help="also cut each alert's pcap slice there "
+                                                  "(alert-<N>.pcap), linked from the page: keep it beside the page")] = None,
     capture_dir: CaptureDirOpt = None,
     topology: TopologyOpt = None,
     storage: StorageOpt = DEFAULT_STORAGE,
@@ -240,7 +242,7 @@ def report(
             topo = load(topology)
         day_part = f"-{day}" if day else ""
         result = write_report(hid, output or Path(f"{hid}{day_part}-report.html"), storage, day,
-                              capture_dir=capture_dir, topology=topo, cast_dir=cast_dir)
+                              capture_dir=capture_dir, topology=topo, cast_dir=cast_dir, pcap_dir=pcap_dir)
     except VhoneynetError as e:
         raise _fail(e) from None
     if as_json:
@@ -250,3 +252,7 @@ def report(
               highlight=False, soft_wrap=True)
     for cast in result["casts"]:
         out.print(text(cast), highlight=False, soft_wrap=True)
+    if pcap_dir is not None:
+        out.print(markup("{} pcap slices in {}", result["slices"], pcap_dir), highlight=False, soft_wrap=True)
+    for problem in result["slice_problems"]:
+        err.print(markup("[yellow]no slice:[/] {}", problem), highlight=False, soft_wrap=True)

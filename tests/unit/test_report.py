@@ -196,3 +196,17 @@ def test_flow_filter_holds_only_validated_fields():
              "data": {"source": "1.2.3.4 or host 9.9.9.9", "destination": ATTACKER, "protocol": "tcp; rm", "port": "80 or 1"}}
     assert slices.flow_of(event).bpf() == f"host {ATTACKER}"
     assert tcp_frame(WEB, ATTACKER, 1, 2)[12:14] == b"\x08\x00"
+
+
+@needs_tcpdump
+def test_report_links_each_alert_to_its_slice(storage: Path, tmp_path: Path):
+    out = tmp_path / "page" / "r.html"
+    out.parent.mkdir()
+    result = CliRunner().invoke(cli.app, ["report", HID, "--storage", str(storage), "-o", str(out),
+                                          "--pcap-dir", str(tmp_path / "page" / "slices"), "--json"])
+    assert result.exit_code == 0, result.output
+    said = json.loads(result.stdout)
+    seq = _alert_seq(storage, "alert")
+    assert said["slices"] == said["alerts"] and said["slice_problems"] == []
+    assert f'<a href="slices/alert-{seq}.pcap" download>' in out.read_text()
+    assert len(_packets(tmp_path / "page" / "slices" / f"alert-{seq}.pcap")) == 2

@@ -23,6 +23,7 @@ from vhoneynet.topology.model import Topology
 
 TOP = 10
 MAX_ALERTS = 1000
+INGEST_PASSES = 100
 NETWORK_TYPES = ("alert", "drop", "fast", "flow", "dns", "http", "tls", "ssh", "smtp", "fileinfo", "anomaly", "firewall")
 # The firewall log's rules (limits.nft.j2) of new outbound connections: counted, and over the limit
 # (`limit` is an older name of `limited`).
@@ -40,7 +41,9 @@ def gather(captures: Captures, day: str | None = None) -> dict:
     since, until = (day, _next_day(day)) if day else (None, None)
     topo = captures.topology
     with captures.store() as store:
-        store.ingest()
+        for _ in range(INGEST_PASSES):  # one pass reads a bounded part of each file: catch up on a backlog
+            if not store.ingest():
+                break
         alerts = store.query(types=ALERT_TYPES, since=since, until=until, limit=MAX_ALERTS + 1)
         sessions = login_sessions(store, since, until)
         return {
@@ -60,6 +63,7 @@ def gather(captures: Captures, day: str | None = None) -> dict:
                            store.tally(["sid", "signature", "action", "severity"], ("alert", "drop"), since, until)],
             "alerts": alerts[:MAX_ALERTS],
             "alerts_left_out": len(alerts) > MAX_ALERTS,
+            "slices": {},  # alert seq -> link to its pcap slice, when the report's writer cut them
             "sessions": sessions,
             "manifests": [_manifest(captures, d) for d in (days if day is None else [day])],
             "topology": _picture(topo),
