@@ -210,3 +210,15 @@ def test_report_links_each_alert_to_its_slice(storage: Path, tmp_path: Path):
     assert said["slices"] == said["alerts"] and said["slice_problems"] == []
     assert f'<a href="slices/alert-{seq}.pcap" download>' in out.read_text()
     assert len(_packets(tmp_path / "page" / "slices" / f"alert-{seq}.pcap")) == 2
+
+
+def test_outbound_peak_is_the_busiest_window_and_roach_motel_allows_none(storage: Path, topology):
+    log = storage / "captures" / HID / "gateway" / DAY / "firewall" / "firewall.log"
+    lines = log.read_text().splitlines()
+    later = [line.replace("T02:10:11", "T03:20:00") for line in lines if " outbound tcp " in line]
+    log.write_text("\n".join(lines + later * 2) + "\n")  # 2 at 02h, 4 at 03h
+    row = gather(locate(HID, storage, storage / "captures", topology))["outbound"]["rows"][0]
+    assert (row["allowed"], row["peak"], row["limit"]) == (6, 4, 20)
+    closed = topology.model_copy(update={"gateway": topology.gateway.model_copy(update={
+        "data_control": topology.gateway.data_control.model_copy(update={"mode": "roach-motel"})})})
+    assert gather(locate(HID, storage, storage / "captures", closed))["outbound"]["rows"][0]["limit"] == 0

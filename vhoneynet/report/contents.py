@@ -106,26 +106,30 @@ def _outbound(store: CaptureStore, topo: Topology | None, since: str | None, unt
     window = limits.window if limits else "hour"
     rows = store.tally(["honeypot", "src", "proto", "rule"], ["firewall"], since, until, bucket=WINDOW_BUCKET[window])
     table: dict[tuple[str, str], dict] = {}
-    for _bucket, pot, src, proto, rule, n in rows:
+    per_window: dict[tuple[str, str, str], int] = defaultdict(int)
+    for bucket, pot, src, proto, rule, n in rows:
         words = str(rule or "").split()
         verdict = OUTBOUND_RULES.get(words[0] if words else "")
         if verdict is None:
             continue
         key = (pot or src or "?", words[1] if len(words) > 1 else proto or "other")
         row = table.setdefault(key, {"honeypot": key[0], "proto": key[1], "allowed": 0, "limited": 0, "peak": 0,
-                                     "limit": _limit(limits, key[1], topo)})
+                                     "limit": _limit(topo, key[1])})
         row[verdict] += n
         if verdict == "allowed":
-            row["peak"] = max(row["peak"], n)
+            per_window[(*key, bucket)] += n  # one protocol of the limits can be several on the wire (other)
+            row["peak"] = max(row["peak"], per_window[(*key, bucket)])
     return {"window": window, "known": limits is not None, "rows": [table[k] for k in sorted(table)]}
 
 
-def _limit(limits, proto: str, topo: Topology | None) -> int | None:
-    if limits is None:
+def _limit(topo: Topology | None, proto: str) -> int | None:
+    """The topology's limit per window of new outbound connections of `proto` (None: not known)."""
+    if topo is None:
         return None
-    if topo is not None and topo.gateway.data_control.mode == "roach-motel":
+    control = topo.gateway.data_control
+    if control.mode == "roach-motel":
         return 0
-    return getattr(limits, proto, None) if proto in ("tcp", "udp", "icmp") else limits.other
+    return getattr(control.limits, proto) if proto in ("tcp", "udp", "icmp") else control.limits.other
 
 
 def _manifest(captures: Captures, day: str) -> dict:
