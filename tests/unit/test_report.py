@@ -222,3 +222,11 @@ def test_outbound_peak_is_the_busiest_window_and_roach_motel_allows_none(storage
     closed = topology.model_copy(update={"gateway": topology.gateway.model_copy(update={
         "data_control": topology.gateway.data_control.model_copy(update={"mode": "roach-motel"})})})
     assert gather(locate(HID, storage, storage / "captures", closed))["outbound"]["rows"][0]["limit"] == 0
+
+
+def test_control_alerts_have_their_flow_in_the_events_columns(storage: Path):
+    with locate(HID, storage).store() as store:
+        store.ingest()
+        [compromise, _] = store.query(types=["control"])
+    assert (compromise["src"], compromise["dst"], compromise["dport"], compromise["proto"]) == (WEB, ATTACKER, 80, "tcp")
+    assert compromise["honeypot"] == "web" and compromise["summary"] == "compromise"
