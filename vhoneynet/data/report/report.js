@@ -25,7 +25,8 @@
     var labels = rows.map(function (r) { return r.honeypot + " " + r.proto; });
     var x = rows.map(function (_, i) { return i; });
     var bars = uPlot.paths.bars({ size: [0.35, 60] });
-    var series = [{}, { label: "most new connections in one " + data.outbound.window, fill: "#3a7bd5", stroke: "#3a7bd5", paths: bars, points: { show: false } }];
+    var series = [{ label: "honeypot, protocol", value: function (u, v) { return v == null ? "--" : labels[v]; } },
+                  { label: "most new connections in one " + data.outbound.window, fill: "#3a7bd5", stroke: "#3a7bd5", paths: bars, points: { show: false } }];
     var columns = [x, rows.map(function (r) { return r.peak; })];
     if (data.outbound.known) {
       series.push({ label: "limit per " + data.outbound.window, stroke: "#c0392b", width: 2, dash: [6, 4], points: { show: true } });
@@ -33,7 +34,8 @@
     }
     new uPlot({ width: width(el), height: 260, series: series,
                 scales: { x: { time: false, range: [-0.6, rows.length - 0.4] } },
-                axes: [{ values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) && labels[v] || ""; }); } },
+                axes: [{ splits: function () { return x; },
+                         values: function (u, vals) { return vals.map(function (v) { return labels[v] || ""; }); } },
                        { label: "connections" }] }, columns, el);
   }
 
