@@ -40,11 +40,20 @@ CAT_TYPED = f"hello {HOSTILE}\r".encode()
 SIGNATURE_HOSTILE = "VHN <b>bold</b> exploit"
 
 
-def audit_lines(host: str = "web", address: str = WEB) -> list[str]:
-    """The session's records as the gateway's log sink writes them into audit/<honeypot>.log."""
+def forwarder_lines(kind: int, record: str) -> list[str]:
+    """The syslog message(s) the honeypots' audit forwarder sends for one kernel audit record."""
     scope = {"__name__": "vhn_audit"}
     exec(compile(render("cloudinit/audit.py.j2", loghost="127.0.0.1", port=601), "vhn-audit", "exec"), scope)  # noqa: S102 - our own template
-    lines = scope["lines"]
+    return scope["lines"](kind, record)
+
+
+def log_sink_line(at: str, message: str, host: str = "web", address: str = WEB) -> str:
+    """One line of audit/<honeypot>.log, in the form of the log sink's template (loghost.conf.j2)."""
+    return f"{DAY}T{at}.000000+00:00 {address} {host} vhn-audit: {message}"
+
+
+def audit_lines() -> list[str]:
+    """The session's records as the gateway's log sink writes them into audit/web.log."""
     records = [  # (time received, kind, record text) of one ssh login: audit session 2 on pts0
         ("02:11:00", 1300, ('audit(1795918260.100:60): arch=c000003e syscall=59 success=yes exit=0 ppid=800 pid=812 '
                             'auid=0 uid=0 gid=0 tty=pts0 ses=2 comm="uname" exe="/usr/bin/uname" key=(null)')),
@@ -57,8 +66,7 @@ def audit_lines(host: str = "web", address: str = WEB) -> list[str]:
         ("02:11:12", 1319, (f'audit(1795918272.000:63): tty pid=800 uid=0 auid=0 ses=2 major=136 minor=0 comm="bash" '
                             f'data={SHELL_TYPED.hex().upper()}')),
     ]
-    return [f"{DAY}T{at}.000000+00:00 {address} {host} vhn-audit: {line}"
-            for at, kind, record in records for line in lines(kind, record)]
+    return [log_sink_line(at, line) for at, kind, record in records for line in forwarder_lines(kind, record)]
 
 
 def control_alert(kind: str, at: str, proto: str, port: str, limit: str) -> str:

@@ -22,6 +22,8 @@ from tests.unit.report_capture import (
     HOSTILE,
     SIGNATURE_HOSTILE,
     WEB,
+    forwarder_lines,
+    log_sink_line,
     make_capture,
     pcap,
     tcp_frame,
@@ -34,6 +36,7 @@ from vhoneynet.errors import DayNotCaptured
 from vhoneynet.report import build_report, write_casts
 from vhoneynet.report.contents import gather
 from vhoneynet.report.page import script_json
+from vhoneynet.report.replay import login_sessions
 from vhoneynet.topology import load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -230,3 +233,21 @@ def test_control_alerts_have_their_flow_in_the_events_columns(storage: Path):
         [compromise, _] = store.query(types=["control"])
     assert (compromise["src"], compromise["dst"], compromise["dport"], compromise["proto"]) == (WEB, ATTACKER, 80, "tcp")
     assert compromise["honeypot"] == "web" and compromise["summary"] == "compromise"
+
+
+def test_sessions_without_their_syscall_record_and_long_typing_in_pieces(tmp_path: Path):
+    folder = make_capture(tmp_path)
+    typed = b"x" * 1500 + b"\r"  # over the forwarder's piece: two records, part 1/2 and 2/2
+    records = [(1309, 'audit(1795918300.000:90): argc=1 a0="id"'),  # its SYSCALL record lost
+               (1319, f'audit(1795918301.000:91): tty pid=900 uid=0 auid=0 ses=7 major=136 minor=1 comm="bash" data={typed.hex()}'),
+               (1319, 'audit(1795918302.000:92): tty pid=1 uid=0 auid=4294967295 ses=4294967295 major=4 minor=1 comm="agetty" data=6869')]
+    with (folder.share / DAY / "audit" / "web.log").open("a") as f:
+        f.write("".join(log_sink_line("02:12:00", line) + "\n" for kind, text in records for line in forwarder_lines(kind, text)))
+    with locate(HID, tmp_path).store() as store:
+        store.ingest()
+        sessions = {s.ses: s for s in login_sessions(store)}
+    assert sorted(sessions) == ["2", "7", "?"]  # outside a login (agetty): no session
+    assert sessions["?"].frames == [(0.0, "$ id\n")] and sessions["?"].name == "web-sesunknown"
+    long = sessions["7"]
+    assert long.typed == 1 and len(long.frames) == 2 and long.frames[0][1].startswith("[typed into bash] xxx")
+    assert long.frames[1][1].startswith(" " * len("[typed into bash] ") + "xxx")

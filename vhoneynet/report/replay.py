@@ -96,10 +96,13 @@ def _add(session: LoginSession, event: dict, data: dict, tty: str) -> None:
         argv = data.get("argv") if isinstance(data.get("argv"), list) else [event["summary"]]
         text = "$ " + " ".join(safe(a) for a in argv) + "\n"
     else:
-        session.typed += 1
         lines = safe(str(data.get("typed", "")), multiline=True).split("\n")
         label = f"[typed into {safe(data.get('comm', '?'))}] "
-        text = label + f"\n{' ' * len(label)}".join(lines) + "\n"
+        # a long record comes in pieces (part k/m): the label once, on the first
+        piece = str(data.get("part", "1/1")).split("/")[0]
+        first = not (piece.isdigit() and piece != "1")
+        session.typed += first
+        text = (label if first else " " * len(label)) + f"\n{' ' * len(label)}".join(lines) + "\n"
     if len(session.frames) >= MAX_FRAMES:
         session.left_out += 1
         return
