@@ -102,3 +102,11 @@ def test_player_pauses_and_resumes(browser, tmp_path: Path):
 def test_report_without_topology_runs_too(browser, tmp_path: Path):
     page, problems, _ = open_page(browser, report_page(tmp_path, topology=False))
     assert page.locator("#timeline-plot canvas").count() >= 1 and problems == []
+
+
+def test_empty_report_runs_without_error(browser, tmp_path: Path):
+    (tmp_path / "captures" / HID / "gateway").mkdir(parents=True)
+    out = tmp_path / "empty.html"
+    write_report(HID, out, tmp_path)
+    page, problems, requests = open_page(browser, out)
+    assert page.locator(".player").count() == 0 and problems == [] and requests == []

@@ -251,3 +251,10 @@ def test_sessions_without_their_syscall_record_and_long_typing_in_pieces(tmp_pat
     long = sessions["7"]
     assert long.typed == 1 and len(long.frames) == 2 and long.frames[0][1].startswith("[typed into bash] xxx")
     assert long.frames[1][1].startswith(" " * len("[typed into bash] ") + "xxx")
+
+
+def test_a_honeynet_with_nothing_captured_yet(tmp_path: Path):
+    (tmp_path / "captures" / HID / "gateway").mkdir(parents=True)
+    page = build_report(HID, tmp_path)
+    assert "No event captured." in page and "No login session was recorded." in page and "No alert." in page
+    assert _data(page)["timeline"] == {"unit": "minute", "x": [], "series": {}}
