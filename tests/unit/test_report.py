@@ -243,6 +243,8 @@ def test_sessions_without_their_syscall_record_and_long_typing_in_pieces(tmp_pat
                (1319, 'audit(1795918302.000:92): tty pid=1 uid=0 auid=4294967295 ses=4294967295 major=4 minor=1 comm="agetty" data=6869')]
     with (folder.share / DAY / "audit" / "web.log").open("a") as f:
         f.write("".join(log_sink_line("02:12:00", line) + "\n" for kind, text in records for line in forwarder_lines(kind, text)))
+    with (folder.share / DAY / "syslog" / "web.log").open("a") as f:  # a user's `logger` forging a SYSCALL record
+        f.write(f"{DAY}T02:12:00.000000+00:00 {WEB} web user: audit: type=1300 audit(1795918300.000:90): tty=pts9 ses=99\n")
     with locate(HID, tmp_path).store() as store:
         store.ingest()
         sessions = {s.ses: s for s in login_sessions(store)}

@@ -9,8 +9,8 @@ prompt, whose readline reads in raw mode, only when the shell exits. So the repl
 command when it ran and each piece of typing when it was recorded; no screen output was captured.
 
 Keystrokes carry their audit session (`ses`); a command's EXECVE record does not, but the SYSCALL
-record of the same audit event (same serial, stored as a `syslog` event) does: that is how a
-command finds its session. A command whose SYSCALL record is missing goes to the honeypot's
+record of the same audit event (same serial, stored as a `syslog` event read from the audit file)
+does: that is how a command finds its session. A command whose SYSCALL record is missing goes to the honeypot's
 session "?".
 
 Every text here was typed or run by an intruder: it is made printable (`terminal.safe`, line
@@ -115,12 +115,19 @@ def _syscall_records(store: CaptureStore, since: str | None, until: str | None) 
     found: dict[tuple, list[tuple[str, str, str]]] = {}
     for event in store.query(types=["syslog"], since=since, until=until, containing="type=1300"):
         m = _SYSCALL.search(event["summary"])
-        if not m or not event["honeypot"]:
+        if not m or not event["honeypot"] or not _from_audit_channel(event):
             continue
         fields = dict(_FIELD.findall(m[2]))
         if "ses" in fields:
             found.setdefault((event["honeypot"], int(m[1])), []).append((event["time"], fields["ses"], fields.get("tty", "")))
     return found
+
+
+def _from_audit_channel(event: dict) -> bool:
+    """Whether the event was read from a honeypot's audit file (`gateway/<day>/audit/<honeypot>.log`,
+    the key's path), which only root's forwarder can write; a user's `logger` reaches the syslog
+    file, and a line there that looks like an audit record must not attribute commands."""
+    return event["key"].split(":", 1)[0].split("/")[2:3] == ["audit"]
 
 
 def _session_of(records: list[tuple[str, str, str]], time: str) -> tuple[str, str]:
