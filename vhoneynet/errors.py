@@ -246,6 +246,23 @@ class DayNotCaptured(VhoneynetError):
         super().__init__(f"honeynet {hid!r} has no capture for {day}; days: {', '.join(days) or 'none'}")
 
 
+class AlertNotFound(VhoneynetError):
+    exit_code = NOT_FOUND
+
+    def __init__(self, seq: int, detail: str | None = None):
+        super().__init__(detail or f"no event {seq} in the store (the alert numbers are in the report "
+                                   "and in `events --type alert,control --json` as seq)")
+
+
+class SliceEmpty(VhoneynetError):
+    """No pcap file of the honeynet covers an alert's time."""
+
+    exit_code = NOT_FOUND
+
+    def __init__(self, detail: str):
+        super().__init__(f"no pcap slice: {detail}")
+
+
 class BadTimeSpec(VhoneynetError):
     exit_code = INVALID
 

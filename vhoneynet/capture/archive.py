@@ -37,13 +37,10 @@ def export(root: Path, hid: str, day: str, output: Path) -> dict:
     """Write `output` (tar.gz): the day's pcap, ids, firewall, syslog, audit and alerts from the
     share, the files derived from it on the host, the guests' consoles, and a manifest of SHA-256
     sums (`sha256sum -c` format). Raises DayNotCaptured."""
-    folder = CaptureFolder(root)
     if day not in days(root):
         raise DayNotCaptured(hid, day, days(root))
     skipped: list[str] = []
-    members = [(folder.share, parts) for parts in _files(folder.share, (day,), skipped)]
-    members += [(root, parts) for parts in _files(root, (DERIVED, day), skipped)]
-    members += [(root, ("consoles", n)) for n in guestfile.list_files(folder.consoles) if n.endswith(".log")]
+    members = _members(root, day, skipped)
     prefix = f"{hid}-{day}"
     sums = []
     with tarfile.open(output, "w:gz") as tar:
@@ -62,6 +59,37 @@ def export(root: Path, hid: str, day: str, output: Path) -> dict:
         tar.addfile(info, io.BytesIO(manifest))
     return {"id": hid, "day": day, "output": str(output), "files": len(sums), "sha256": _sha256(output),
             "skipped": skipped}
+
+
+def manifest(root: Path, day: str) -> dict:
+    """The SHA-256 manifest of one captured day as `export` puts it in the tarball: every file of
+    the day's share folder, what the host derived from it and the consoles, by the name it has in
+    the tarball. Returns {"files": [{"name", "size", "sha256"}], "skipped": [...]}. Raises
+    DayNotCaptured."""
+    if day not in days(root):
+        raise DayNotCaptured(CaptureFolder(root).hid, day, days(root))
+    skipped: list[str] = []
+    files = []
+    for base, parts in _members(root, day, skipped):
+        name = "/".join(parts)
+        try:
+            with guestfile.open_file(base, *parts) as f:
+                reader = _Hashing(f)
+                while reader.read(guestfile.CHUNK):
+                    pass
+                files.append({"name": name, "size": f.size, "sha256": reader.sha.hexdigest()})
+        except OSError as e:  # GuestPathRefused included
+            skipped.append(f"{name}: {e}")
+    return {"files": files, "skipped": skipped}
+
+
+def _members(root: Path, day: str, skipped: list[str]) -> list[tuple[Path, tuple[str, ...]]]:
+    """(base folder, path parts) of every file exported with `day`; names left out go to `skipped`."""
+    folder = CaptureFolder(root)
+    members = [(folder.share, parts) for parts in _files(folder.share, (day,), skipped)]
+    members += [(root, parts) for parts in _files(root, (DERIVED, day), skipped)]
+    members += [(root, ("consoles", n)) for n in guestfile.list_files(folder.consoles) if n.endswith(".log")]
+    return members
 
 
 def _files(base: Path, parts: tuple[str, ...], skipped: list[str], depth: int = 0) -> Iterator[tuple[str, ...]]:

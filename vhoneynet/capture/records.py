@@ -386,15 +386,19 @@ def _argv(body: str) -> list[str]:
 
 @_record_parser
 def control(line: str, key: str) -> Event | None:
-    """One data-control alert (alerts.jsonl from the gateway), kept as written. Raises RecordError."""
+    """One data-control alert (alerts.jsonl from the gateway), kept as written; its addresses,
+    protocol and port (alerts.sh.j2 names them source, destination, protocol, port) also in the
+    event's columns. Raises RecordError."""
     rec = json_object(line)
     stamp = _text(rec, "time") or _text(rec, "timestamp")
     if not stamp:
         return None
     kind = _text(rec, "kind") or _text(rec, "alert") or _text(rec, "type") or "alert"
-    return Event(key, parse_time(stamp), "control", kind, _text(rec, "src") or None, None,
-                 _text(rec, "dst") or None, None, _text(rec, "proto") or None, _text(rec, "honeypot") or None,
-                 data=rec)
+    src, dst = _text(rec, "src") or _text(rec, "source"), _text(rec, "dst") or _text(rec, "destination")
+    port = _text(rec, "port")
+    return Event(key, parse_time(stamp), "control", kind, src or None, None, dst or None,
+                 int(port) if port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535 else None,
+                 _text(rec, "proto") or _text(rec, "protocol") or None, _text(rec, "honeypot") or None, data=rec)
 
 
 # --- bounds on what is stored -------------------------------------------------

@@ -211,23 +211,41 @@ class CaptureStore:
     # --- queries -----------------------------------------------------------
 
     def query(self, types: Iterable[str] = (), since: str | None = None, honeypot: str | None = None,
-              after: int = 0, limit: int | None = None) -> list[dict]:
-        """Events in store order (`seq`), filtered; `after` gives only those past a seq (for --follow)."""
-        where, args = ["seq > ?"], [after]
-        types = list(types)
-        if types:
-            where.append(f"type IN ({', '.join('?' * len(types))})")
-            args += types
-        if since:
-            where.append("time >= ?")
-            args.append(since)
-        if honeypot:
-            where.append("honeypot = ?")
-            args.append(honeypot)
+              after: int = 0, limit: int | None = None, until: str | None = None,
+              containing: str | None = None) -> list[dict]:
+        """Events in store order (`seq`), filtered; `after` gives only those past a seq (for --follow),
+        `until` those before a time, `containing` those whose summary has that text."""
+        where, args = _where(types, since, until, honeypot)
+        where.append("seq > ?")
+        args.append(after)
+        if containing:
+            where.append("instr(summary, ?) > 0")
+            args.append(containing)
         sql = f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [_event_dict(r) for r in self.db.execute(sql, args)]
+
+    def tally(self, columns: Iterable[str], types: Iterable[str] = (), since: str | None = None,
+              until: str | None = None, bucket: int | None = None, limit: int | None = None) -> list[tuple]:
+        """Events counted by `columns` (names of TALLY_COLUMNS), most first: tuples of the columns'
+        values and the count. With `bucket`, the first value is the time cut to that many characters
+        (10 a day, 13 an hour, 16 a minute, 19 a second)."""
+        exprs = [TALLY_COLUMNS[c] for c in columns]
+        if bucket:
+            exprs.insert(0, f"substr(time, 1, {int(bucket)})")
+        where, args = _where(types, since, until, None)
+        names = ", ".join(exprs)
+        sql = (f"SELECT {names}, COUNT(*) AS n FROM events WHERE {' AND '.join(where) or '1'} "
+               f"GROUP BY {names} ORDER BY n DESC, {names}")
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [tuple(r) for r in self.db.execute(sql, args)]
+
+    def event(self, seq: int) -> dict | None:
+        """The event numbered `seq`, or None."""
+        row = self.db.execute("SELECT * FROM events WHERE seq = ?", (seq,)).fetchone()
+        return _event_dict(row) if row else None
 
     def counts(self) -> dict[str, int]:
         """Events per type."""
@@ -253,6 +271,32 @@ class CaptureStore:
 def address_map(topology: Topology | None) -> dict[str, str]:
     """address -> honeypot name, from a honeynet's topology."""
     return {str(h.address): h.name for h in topology.honeypots} if topology else {}
+
+
+# What `tally` may count by: stored columns, and fields of the stored records' data.
+TALLY_COLUMNS = {
+    **{c: c for c in ("type", "src", "sport", "dst", "dport", "proto", "honeypot")},
+    "verdict": "json_extract(data, '$.verdict')",
+    "rule": "json_extract(data, '$.rule')",
+    "sid": "json_extract(data, '$.alert.signature_id')",
+    "signature": "json_extract(data, '$.alert.signature')",
+    "action": "json_extract(data, '$.alert.action')",
+    "severity": "json_extract(data, '$.alert.severity')",
+}
+
+
+def _where(types: Iterable[str], since: str | None, until: str | None, honeypot: str | None) -> tuple[list[str], list]:
+    where: list[str] = []
+    args: list = []
+    types = list(types)
+    if types:
+        where.append(f"type IN ({', '.join('?' * len(types))})")
+        args += types
+    for clause, value in (("time >= ?", since), ("time < ?", until), ("honeypot = ?", honeypot)):
+        if value:
+            where.append(clause)
+            args.append(value)
+    return where, args
 
 
 def _row(e: Event) -> tuple:

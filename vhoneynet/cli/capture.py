@@ -125,16 +125,22 @@ def export(
     hid: IdArg,
     day: Annotated[str | None, typer.Option("--day", help="YYYY-MM-DD (default: today, UTC)",
                                                callback=checked("day"))] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="tarball path (default: ./<id>-<day>.tar.gz)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="tarball path (default: ./<id>-<day>.tar.gz; "
+                                                   "with --alert: ./<id>-alert-<N>.pcap)")] = None,
+    alert: Annotated[int | None, typer.Option("--alert", min=1, help="instead: the pcap slice of alert N (its number "
+                                                 "in the report, seq in `events --json`): its flow, a minute either side")] = None,
     capture_dir: CaptureDirOpt = None,
     storage: StorageOpt = DEFAULT_STORAGE,
     as_json: JsonOpt = False,
 ) -> None:
-    """A tarball of one day's pcap, IDS, firewall, syslog and alerts plus the consoles, with a SHA-256 manifest."""
+    """A tarball of one day's pcap, IDS, firewall, syslog and alerts plus the consoles, with a SHA-256 manifest;
+    or, with --alert N, one alert's pcap slice."""
     from datetime import UTC, datetime
 
     from vhoneynet.capture import archive
 
+    if alert is not None:
+        return _export_alert(hid, alert, output, capture_dir, storage, as_json)
     captures = _captures(hid, storage, capture_dir, None)
     day = day or datetime.now(UTC).date().isoformat()
     with captures.store() as store:
@@ -212,3 +218,67 @@ def collector_token(hid: IdArg, dsn: DsnOpt, as_json: JsonOpt = False) -> None:
     finally:
         db.close()
     print_json({"id": hid, "token": token}) if as_json else out.print(text(token), highlight=False)
+
+
+# --- report, and an alert's pcap slice (export --alert) ----------------------------------
+
+
+def _export_alert(hid: str, seq: int, output: Path | None, capture_dir: Path | None, storage: Path, as_json: bool) -> None:
+    from vhoneynet.capture import pcap
+    from vhoneynet.errors import AlertNotFound
+
+    captures = _captures(hid, storage, capture_dir, None)
+    with captures.store() as store:
+        store.ingest()
+        event = store.event(seq)
+    if event is None:
+        raise AlertNotFound(seq)
+    result = pcap.cut(captures.root, pcap.flow_of(event), output or Path(f"{hid}-alert-{seq}.pcap"))
+    if as_json:
+        return print_json({"id": hid, "alert": seq, **result})
+    out.print(markup("{}: alert {} ({} to {}), filter {}", result["output"], seq, result["start"], result["end"],
+                     result["filter"] or "none"), highlight=False, soft_wrap=True)
+    for skipped in result["skipped"]:
+        err.print(markup("[yellow]left out:[/] {}", skipped), highlight=False, soft_wrap=True)
+    if result["truncated"]:
+        err.print(text("warning: the window held more packets than a slice takes; the slice is cut short"), highlight=False)
+
+
+@app.command()
+@reports
+def report(
+    hid: IdArg,
+    day: Annotated[str | None, typer.Option("--day", help="YYYY-MM-DD (default: every captured day)",
+                                               callback=checked("day"))] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file (default: ./<id>-report.html)")] = None,
+    cast_dir: Annotated[Path | None, typer.Option("--cast-dir", help="also write each login session there as an "
+                                                     "asciicast v2 file (<honeypot>-ses<N>.cast)")] = None,
+    pcap_dir: Annotated[Path | None, typer.Option("--pcap-dir", help="also cut each alert's pcap slice there "
+                                                  "(alert-<N>.pcap), linked from the page: keep it beside the page")] = None,
+    capture_dir: CaptureDirOpt = None,
+    topology: TopologyOpt = None,
+    storage: StorageOpt = DEFAULT_STORAGE,
+    as_json: JsonOpt = False,
+) -> None:
+    """One self-contained HTML page of the captured data: topology, timeline, outbound against the limits,
+    top talkers, IDS signatures and alerts, login sessions to play back, and the SHA-256 manifest."""
+    from vhoneynet.report import write_report
+
+    topo = None
+    if topology is not None:
+        from vhoneynet.topology import load
+
+        topo = load(topology)
+    day_part = f"-{day}" if day else ""
+    result = write_report(hid, output or Path(f"{hid}{day_part}-report.html"), storage, day,
+                          capture_dir=capture_dir, topology=topo, cast_dir=cast_dir, pcap_dir=pcap_dir)
+    if as_json:
+        return print_json(result)
+    out.print(markup("{}: {} alerts, {} login sessions", result["output"], result["alerts"], result["sessions"]),
+              highlight=False, soft_wrap=True)
+    for cast in result["casts"]:
+        out.print(text(cast), highlight=False, soft_wrap=True)
+    if pcap_dir is not None:
+        out.print(markup("{} pcap slices in {}", result["slices"], pcap_dir), highlight=False, soft_wrap=True)
+    for problem in result["slice_problems"]:
+        err.print(markup("[yellow]no slice:[/] {}", problem), highlight=False, soft_wrap=True)

@@ -31,7 +31,7 @@ def _environment(loader: BaseLoader) -> Environment:
     env = Environment(
         loader=loader,
         undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("xml.j2",), default_for_string=False),
+        autoescape=select_autoescape(enabled_extensions=("xml.j2", "html.j2"), default_for_string=False),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

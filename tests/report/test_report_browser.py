@@ -1,0 +1,112 @@
+"""The report in a real browser: Debian's Chromium, headless, driven by playwright's Python API
+(the system browser: playwright's own browser downloads are not used). The page must run without
+a script error, draw its plots, and play a login session to its end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.unit.report_capture import HID, HOSTILE, make_capture
+from vhoneynet.report import write_report
+from vhoneynet.topology import load
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # the `test` extra not installed
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (pip install -e '.[test]')"),
+    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as p:
+        # --no-sandbox: Chromium's sandbox cannot start as root, which the tests run as
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def report_page(tmp_path: Path, topology: bool = True) -> Path:
+    make_capture(tmp_path)
+    topo = load(REPO / "topologies" / "demo.yml").model_copy(update={"id": HID}) if topology else None
+    out = tmp_path / "report.html"
+    write_report(HID, out, tmp_path, capture_dir=tmp_path / "captures", topology=topo)
+    return out
+
+
+def open_page(browser, path: Path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))  # alert(1) would be one
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page, problems, requests
+
+
+def test_report_runs_draws_and_plays_in_chromium(browser, tmp_path: Path):
+    page, problems, requests = open_page(browser, report_page(tmp_path))
+    # the plots: uPlot draws on canvases, inside each plot's element
+    for plot in ("#timeline-plot", "#outbound-plot"):
+        box = page.locator(f"{plot} canvas").first.bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 100, plot
+    box = page.locator(".topology svg").bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 50
+    # the player: empty until played, then the session's frames, all of them, as text
+    term = page.locator(".player .term").first
+    assert term.inner_text() == ""
+    page.select_option(".player .speed", "20")
+    page.click(".player .play")
+    page.wait_for_selector(".player[data-state=ended]", timeout=15000)  # no wait_for_function: the page's CSP forbids eval
+    frames = page.evaluate("JSON.parse(document.getElementById('report-data').textContent).sessions[0].frames")
+    played = term.evaluate("el => el.textContent")
+    assert played == "".join(text for _, text in frames)
+    assert f"[typed into cat] hello {HOSTILE}" in played and "$ uname -a" in played
+    assert page.locator(".term script, .term img").count() == 0  # captured text never became markup
+    assert page.locator(".player .cast").get_attribute("href").startswith("blob:")
+    assert problems == [] and requests == []
+
+
+def test_player_pauses_and_resumes(browser, tmp_path: Path):
+    page, problems, _ = open_page(browser, report_page(tmp_path))
+    page.select_option(".player .speed", "1")
+    page.click(".player .play")
+    page.wait_for_timeout(300)
+    page.click(".player .play")  # pause: the first frame only (the next comes 2 s later)
+    paused = page.locator(".player .term").inner_text()
+    page.wait_for_timeout(2500)
+    assert page.locator(".player .term").inner_text() == paused and paused.strip() == "$ uname -a"
+    page.select_option(".player .speed", "20")
+    page.click(".player .play")
+    page.wait_for_selector(".player[data-state=ended]", timeout=15000)  # no wait_for_function: the page's CSP forbids eval
+    assert "exit" in page.locator(".player .term").inner_text() and problems == []
+
+
+def test_report_without_topology_runs_too(browser, tmp_path: Path):
+    page, problems, _ = open_page(browser, report_page(tmp_path, topology=False))
+    assert page.locator("#timeline-plot canvas").count() >= 1 and problems == []
+
+
+def test_empty_report_runs_without_error(browser, tmp_path: Path):
+    (tmp_path / "captures" / HID / "gateway").mkdir(parents=True)
+    out = tmp_path / "empty.html"
+    write_report(HID, out, tmp_path)
+    page, problems, requests = open_page(browser, out)
+    assert page.locator(".player").count() == 0 and problems == [] and requests == []
