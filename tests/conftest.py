@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 import pytest
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # the `test` extra not installed
+    sync_playwright = None
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -49,6 +55,37 @@ def unique_id() -> str:
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+needs_browser = pytest.mark.skipif(
+    sync_playwright is None or not os.access(CHROMIUM, os.X_OK),
+    reason="needs playwright (pip install -e '.[test]') and Debian's chromium (apt-get install chromium)")
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, through playwright (its own browser downloads are never used)."""
+    with sync_playwright() as p:
+        # --no-sandbox: Chromium's sandbox cannot start as root, which the tests run as
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_page(browser, path: Path):
+    """Open a local page; returns it, the script problems it shows, and any request it makes out."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))  # alert(1) would be one
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page, problems, requests
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

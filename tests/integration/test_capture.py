@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_browser, open_page
 from tests.integration import postgres
 from tests.integration.conftest import Honeynet, in_netns, vhn
 from vhoneynet.rundir import RunDir
@@ -81,7 +82,7 @@ def traffic(honeynet: Honeynet, tmp_path_factory: pytest.TempPathFactory) -> dic
         if ssh.poll() is None:
             ssh.kill()
     assert f"done-{marker}".encode() in out, out
-    return {"marker": marker, "login": login}
+    return {"marker": marker, "login": login, "key": keydir / "id.pub"}
 
 
 def test_syslog_of_the_honeypot_is_captured(honeynet: Honeynet, traffic: dict):
@@ -209,6 +210,37 @@ def test_capture_follower_keeps_the_store_current(honeynet: Honeynet, traffic: d
             raise AssertionError("the follower did not ingest the syslog line within 120 s")
 
 
+@pytest.mark.browser
+@needs_browser
+def test_report_of_the_honeynet_plays_its_ssh_session_in_chromium(honeynet: Honeynet, traffic: dict, browser,
+                                                                   tmp_path: Path):
+    """`report` of this honeynet, in a real browser: no script error, no request out, plots drawn,
+    and the captured ssh session plays back to the command that was typed."""
+    marker = traffic["marker"]
+    wait_for(honeynet, lambda e: e["type"] == "keystrokes" and f"into-cat-{marker}" in e["data"]["typed"], "keystrokes")
+    page_file, casts = tmp_path / "report.html", tmp_path / "casts"
+    result = json.loads(vhn("report", honeynet.hid, "-o", str(page_file), "--cast-dir", str(casts), "--json").stdout)
+    assert result["sessions"] >= 1 and result["casts"], result
+
+    page, problems, requests = open_page(browser, page_file)
+    for plot in ("#timeline-plot", "#outbound-plot"):
+        box = page.locator(f"{plot} canvas").first.bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 100, plot
+    sessions = page.evaluate("JSON.parse(document.getElementById('report-data').textContent).sessions")
+    typed = f"/tmp/typed-{marker}"
+    index = next(i for i, s in enumerate(sessions)
+                 if s["honeypot"] == "web" and any(typed in text for _, text in s["frames"]))
+    player = page.locator(f".player[data-session=\"{index}\"]")
+    player.locator(".speed").select_option("20")
+    player.locator(".play").click()
+    deadline = time.monotonic() + 120
+    while player.get_attribute("data-state") != "ended" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert typed in player.locator(".term").evaluate("el => el.textContent")
+    assert not problems and not requests, (problems, requests)
+    assert any(typed in Path(cast).read_text() for cast in result["casts"])
+
+
 def pcap_sizes(honeynet: Honeynet) -> dict[Path, int]:
     return {p: p.stat().st_size for p in (honeynet.capture / honeynet.hid / "gateway").glob("*/pcap/*.pcap*")}
 
@@ -231,10 +263,15 @@ def test_captures_survive_a_honeypot_reset_and_new_ones_arrive(honeynet: Honeyne
         ssh.stdin.write(f"echo {still_in} > /dev/null\n".encode())
         ssh.stdin.flush()
         time.sleep(3)
-        vhn("reset", honeynet.hid, "web", timeout=900)
+        reset = json.loads(vhn("reset", honeynet.hid, "web", "--json", timeout=900).stdout)
     finally:
         ssh.kill()
         ssh.wait()
+    # restored from its warm state (saved by `up`), not booted: ready in seconds, its clock right
+    assert reset["guests"]["web"]["how"] == "restore", reset
+    assert reset["guests"]["web"]["until_ready"] < 60, reset
+    guest_clock = int(honeynet.exec("web", "date", "+%s").stdout)
+    assert abs(guest_clock - time.time()) < 5, "the restored guest's clock runs on from its save"
     wait_for(honeynet, lambda e: e["type"] == "keystrokes" and still_in in e["data"]["typed"],
              "keystrokes of the session open during the reset", timeout=120)
 
@@ -254,3 +291,23 @@ def test_captures_survive_a_honeypot_reset_and_new_ones_arrive(honeynet: Honeyne
     wait_for(honeynet, lambda e: e["type"] == "syslog" and again in e["summary"], "syslog after reset")
     wait_for(honeynet, lambda e: e["type"] == "firewall" and e["sport"] == port and e["dst"] == WEB, "firewall after reset")
     assert sum(pcap_sizes(honeynet).values()) > sum(pcaps.values())
+    # keystrokes typed in the restored guest's new life are captured (its audit channel reconnected);
+    # the login key went with the old life's disk, so it is put there again
+    pub = traffic["key"].read_text().strip()
+    assert honeynet.sh("web", f"install -d -m 700 /root/.ssh && echo '{pub}' >> /root/.ssh/authorized_keys").returncode == 0
+    typed_after = f"typed-after-restore-{marker}"
+    ssh = subprocess.Popen(traffic["login"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(15)  # the login, under TCG
+        for line in (f"ls -d / /tmp/{typed_after}\n", "exit\n"):
+            ssh.stdin.write(line.encode())
+            ssh.stdin.flush()
+            time.sleep(2)
+        ssh.communicate(timeout=120)
+    finally:
+        if ssh.poll() is None:
+            ssh.kill()
+    wait_for(honeynet, lambda e: e["type"] == "keystrokes" and typed_after in e["data"]["typed"],
+             "keystrokes typed after the restore", timeout=120)
+    wait_for(honeynet, lambda e: e["type"] == "command" and f"/tmp/{typed_after}" in e["data"]["argv"],
+             "the command run after the restore", timeout=120)

@@ -96,6 +96,7 @@ def test_reset_discards_and_checkpoint_restores_a_file_captures_kept(catalogue: 
 
     result = json.loads(vhn("reset", catalogue.hid, "ssh", "--json").stdout)
     assert set(result["guests"]) == {"ssh"} and result["to"] == "pristine"
+    assert result["guests"]["ssh"]["how"] == "restore"  # from the warm state `up` saved: no boot
     assert catalogue.sh("ssh", f"test -e {marker} || test -e /root/after-checkpoint").returncode == 1
     after = pcaps(catalogue)
     assert all(after.get(f, -1) >= size for f, size in before.items()), "captured data lost by reset"
@@ -105,7 +106,7 @@ def test_reset_discards_and_checkpoint_restores_a_file_captures_kept(catalogue: 
     assert all(g["state"] == "running" for g in status["guests"])  # gateway and the others stayed up
 
     result = json.loads(vhn("reset", catalogue.hid, "ssh", "--to", "compromised", "--json").stdout)
-    assert result["guests"]["ssh"]["disk_revert"] < 2
+    assert result["guests"]["ssh"]["disk_revert"] < 2 and result["guests"]["ssh"]["how"] == "boot"
     r = catalogue.sh("ssh", f"cat {marker}; test -e /root/after-checkpoint")
     assert r.stdout.decode().strip() == "compromised" and r.returncode == 1
     r = vhn("reset", catalogue.hid, "ssh", "--to", "nonesuch", check=False)

@@ -4,40 +4,18 @@ a script error, draw its plots, and play a login session to its end."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_browser, open_page
 from tests.unit.report_capture import HID, HOSTILE, make_capture
 from vhoneynet.report import write_report
 from vhoneynet.topology import load
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # the `test` extra not installed
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (pip install -e '.[test]')"),
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason="Debian's chromium is not installed (apt-get install chromium)"),
-]
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as p:
-        # --no-sandbox: Chromium's sandbox cannot start as root, which the tests run as
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+pytestmark = [pytest.mark.browser, needs_browser]
 
 
 def report_page(tmp_path: Path, topology: bool = True) -> Path:
@@ -46,19 +24,6 @@ def report_page(tmp_path: Path, topology: bool = True) -> Path:
     out = tmp_path / "report.html"
     write_report(HID, out, tmp_path, capture_dir=tmp_path / "captures", topology=topo)
     return out
-
-
-def open_page(browser, path: Path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))  # alert(1) would be one
-    requests: list[str] = []
-    page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
-    page.goto(path.as_uri())
-    page.wait_for_load_state("load")
-    return page, problems, requests
 
 
 def test_report_runs_draws_and_plays_in_chromium(browser, tmp_path: Path):
