@@ -7,8 +7,9 @@ Run as root on a host prepared by ./setup.sh (not part of the test suite):
 
 For each size it brings up a gateway plus N honeypots of one recipe through the real CLI and
 records: `up` wall time and its split (images, orchestration = everything but images and guest
-boot, boot), memory (RSS) of each idle honeypot's qemu process, `reset` of every honeypot
-(disk revert per guest, time until ready), `reset --to` a checkpoint, and `down`. Results go to
+boot, boot, warm-state save), memory (RSS) of each idle honeypot's qemu process after the boot
+and after a restore, `reset` of every honeypot from its warm state (a restore) against `reset
+--cold` (a boot) in the same run, with their ratio, `reset --to` a checkpoint, and `down`. Results go to
 stdout as JSON and to benchmarks/results/<host>-<date>.json; benchmarks/README.md holds the
 table of a run with the machine it came from.
 """
@@ -28,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VHONEYNET = [sys.executable, "-m", "vhoneynet"]
-TARGETS = {"orchestration_s": "≤ 1 s + 0.1 s per guest", "disk_revert_s": "≤ 0.5 s per guest", "down_s": "≤ 2 s for 8 guests"}
+TARGETS = {"orchestration_s": "≤ 1 s + 0.1 s per guest", "disk_revert_s": "≤ 0.5 s per guest", "down_s": "≤ 2 s for 8 guests",
+           "restore_to_boot": "reset until ready by restore ≤ 0.1 × by boot"}
 
 
 def vhn(*args: str, timeout: float) -> dict:
@@ -65,6 +67,11 @@ def rss_mib(domain: str) -> float | None:
     return None
 
 
+def mean_rss(domains: list[str]) -> float:
+    rss = [r for r in (rss_mib(d) for d in domains) if r]
+    return round(sum(rss) / max(1, len(rss)), 1)
+
+
 def other_domains() -> int:
     """Running libvirt domains on the host (other honeynets share the cores)."""
     out = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--name"], capture_output=True, text=True).stdout
@@ -91,14 +98,22 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, ch
         up = vhn("up", str(topo), "--timeout", str(timeout), *wait, timeout=timeout + 120)
         row["up_s"] = up["_wall"]
         row |= {f"{k}_s": v for k, v in up["timings"].items()}
+        domains = [g["domain"] for g in up["guests"] if g["role"] == "honeypot"]
         time.sleep(15)  # idle
-        rss = [rss_mib(g["domain"]) for g in up["guests"] if g["role"] == "honeypot"]
-        row["rss_mib_per_honeypot"] = round(sum(r for r in rss if r) / max(1, len(rss)), 1)
-        reset = vhn("reset", hid, "--timeout", str(timeout), *wait, timeout=timeout + 120)
-        reverts = [g["disk_revert"] for g in reset["guests"].values()]
-        readies = [g["until_ready"] for g in reset["guests"].values()]
-        row |= {"reset_s": reset["_wall"], "disk_revert_s_max": max(reverts),
-                "disk_revert_s_mean": round(sum(reverts) / len(reverts), 3), "reset_until_ready_s_max": max(readies)}
+        row["rss_mib_per_honeypot"] = mean_rss(domains)  # booted, then saved and restored by `up`
+        warm = vhn("reset", hid, "--timeout", str(timeout), *wait, timeout=timeout + 120)
+        time.sleep(15)
+        row["rss_mib_per_honeypot_after_restore"] = mean_rss(domains)
+        cold = vhn("reset", hid, "--cold", "--timeout", str(timeout), *wait, timeout=timeout + 120)
+        time.sleep(15)
+        row["rss_mib_per_honeypot_after_boot"] = mean_rss(domains)
+        reverts = [g["disk_revert"] for g in cold["guests"].values()]
+        row |= {"reset_restore_s": warm["_wall"], "reset_boot_s": cold["_wall"],
+                "reset_restore_until_ready_s_max": max(g["until_ready"] for g in warm["guests"].values()),
+                "reset_boot_until_ready_s_max": max(g["until_ready"] for g in cold["guests"].values()),
+                "restored": sorted(n for n, g in warm["guests"].items() if g["how"] == "restore"),
+                "disk_revert_s_max": max(reverts), "disk_revert_s_mean": round(sum(reverts) / len(reverts), 3)}
+        row["restore_to_boot"] = round(row["reset_restore_s"] / row["reset_boot_s"], 3)
         if not checkpoints:
             return row
         cp = vhn("checkpoint", hid, "bench", timeout=600)

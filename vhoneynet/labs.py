@@ -1,8 +1,10 @@
 """Labs for trainers and CI: reset honeypots to pristine, named checkpoints, and back.
 
-A honeypot's disk is a qcow2 overlay of a read-only base, so a reset is: power the guest
-off, archive its console log, replace the overlay with a fresh one (in the honeynet's
-libvirt pool), boot, wait ready. The gateway and every other guest stay up; the capture
+A honeypot saved as its warm state by `up` is reset by a restore (warm.py): power it off,
+archive its console log, a fresh overlay over its frozen layer, its memory and devices
+restored, back at "ready" in seconds. Otherwise (or with `--cold`) a reset is: power the guest
+off, archive its console log, replace the overlay with a fresh one of the read-only base (in
+the honeynet's libvirt pool), boot, wait ready. The gateway and every other guest stay up; the capture
 folder is never touched, so what was captured before the reset is kept.
 
 A checkpoint is a copy of the overlay taken while the guest is frozen (guest-fsfreeze
