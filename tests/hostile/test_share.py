@@ -33,7 +33,9 @@ from tests.integration.conftest import (
     free_admin_octet,
     in_netns,
     running,
+    ssh_login,
     topology_text,
+    type_over_ssh,
     vhn,
 )
 
@@ -182,22 +184,9 @@ def test_a_user_cannot_forge_keystrokes_or_commands(honeynet: Honeynet):
     honeynet.sh("dns", f"runuser -u nobody -- timeout 10 bash -c 'echo \"<85>{forged_execve}\" > /dev/tcp/203.0.113.254/601'")
     # a real typed line on the honeypot's console-less session: a root login over ssh from outside
     keydir = Path(subprocess.run(["mktemp", "-d"], capture_output=True, text=True).stdout.strip())
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keydir / "id")], check=True)
-    pub = (keydir / "id.pub").read_text().strip()
-    assert honeynet.sh("dns", f"install -d -m 700 /root/.ssh && echo '{pub}' >> /root/.ssh/authorized_keys").returncode == 0
-    login = ["ip", "netns", "exec", honeynet.netns("attacker"), "ssh", "-tt", "-i", str(keydir / "id"),
-             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", f"root@{DNS}"]
-    ssh = subprocess.Popen(login, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        time.sleep(15)
-        for line in (f"echo typed-{marker}\n", "exit\n"):
-            ssh.stdin.write(line.encode())
-            ssh.stdin.flush()
-            time.sleep(2)
-        ssh.communicate(timeout=120)
+        type_over_ssh(ssh_login(honeynet, "dns", DNS, keydir), [f"echo typed-{marker}\n", "exit\n"])
     finally:
-        if ssh.poll() is None:
-            ssh.kill()
         subprocess.run(["rm", "-rf", str(keydir)])
     typed = wait_for(honeynet, lambda e: e["type"] == "keystrokes" and f"typed-{marker}" in e["data"]["typed"])
     assert typed, "typed keystrokes did not arrive"

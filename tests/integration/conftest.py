@@ -50,6 +50,35 @@ def in_netns(ns: str, *argv: str, timeout: float = 30) -> subprocess.CompletedPr
     return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout)
 
 
+def ssh_login(h: Honeynet, guest: str, address: str, keydir: Path, outside: str = "attacker") -> list[str]:
+    """The argv of an interactive root ssh login from an outside host to `guest` at `address`, by
+    a key made in `keydir` (once) and put on the guest for the test."""
+    key = keydir / "id"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    pub = (keydir / "id.pub").read_text().strip()
+    assert h.sh(guest, f"install -d -m 700 /root/.ssh && echo '{pub}' >> /root/.ssh/authorized_keys").returncode == 0
+    return ["ip", "netns", "exec", h.netns(outside), "ssh", "-tt", "-i", str(key), "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", f"root@{address}"]
+
+
+def type_over_ssh(login: list[str], lines: list[str], login_seconds: float = 15, pause: float = 2) -> bytes:
+    """Type `lines` into an ssh session one by one, as a person would, after waiting for the
+    login (slow under TCG); returns what the session printed."""
+    ssh = subprocess.Popen(login, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(login_seconds)
+        for line in lines:
+            ssh.stdin.write(line.encode())
+            ssh.stdin.flush()
+            time.sleep(pause)
+        out, _ = ssh.communicate(timeout=120)
+        return out
+    finally:
+        if ssh.poll() is None:
+            ssh.kill()
+
+
 def progress(message: str) -> None:
     """Progress of `up` and `down` on stderr, as the CLI prints it: pytest shows it with a failure."""
     print(time.strftime("%H:%M:%S"), message, file=sys.stderr)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import needs_browser, open_page
 from tests.integration import postgres
-from tests.integration.conftest import Honeynet, in_netns, vhn
+from tests.integration.conftest import Honeynet, in_netns, ssh_login, type_over_ssh, vhn
 from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import DEFAULT_STORAGE
 
@@ -63,26 +63,12 @@ def traffic(honeynet: Honeynet, tmp_path_factory: pytest.TempPathFactory) -> dic
     # a shell session over ssh (key login as root; the key is put there for the test), typed line by
     # line as a person would: a program, shell builtins, and a line typed into a program (cat)
     keydir = tmp_path_factory.mktemp("ssh")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keydir / "id")], check=True)
-    pub = (keydir / "id.pub").read_text().strip()
-    assert honeynet.sh("web", f"install -d -m 700 /root/.ssh && echo '{pub}' >> /root/.ssh/authorized_keys").returncode == 0
+    login = ssh_login(honeynet, "web", WEB, keydir)
     typed = [f"ls -d / /tmp/typed-{marker}; echo done-{marker}\n", "cd /tmp\n", "cat > /dev/null\n",
              f"into-cat-{marker}\n", "\x04", "exit\n"]
-    login = ["ip", "netns", "exec", honeynet.netns("attacker"), "ssh", "-tt", "-i", str(keydir / "id"),
-             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", f"root@{WEB}"]
-    ssh = subprocess.Popen(login, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        time.sleep(15)  # the login, under TCG
-        for line in typed:
-            ssh.stdin.write(line.encode())
-            ssh.stdin.flush()
-            time.sleep(2)
-        out, _ = ssh.communicate(timeout=120)
-    finally:
-        if ssh.poll() is None:
-            ssh.kill()
+    out = type_over_ssh(login, typed)
     assert f"done-{marker}".encode() in out, out
-    return {"marker": marker, "login": login, "key": keydir / "id.pub"}
+    return {"marker": marker, "login": login, "keydir": keydir}
 
 
 def test_syslog_of_the_honeypot_is_captured(honeynet: Honeynet, traffic: dict):
@@ -293,20 +279,9 @@ def test_captures_survive_a_honeypot_reset_and_new_ones_arrive(honeynet: Honeyne
     assert sum(pcap_sizes(honeynet).values()) > sum(pcaps.values())
     # keystrokes typed in the restored guest's new life are captured (its audit channel reconnected);
     # the login key went with the old life's disk, so it is put there again
-    pub = traffic["key"].read_text().strip()
-    assert honeynet.sh("web", f"install -d -m 700 /root/.ssh && echo '{pub}' >> /root/.ssh/authorized_keys").returncode == 0
+    ssh_login(honeynet, "web", WEB, traffic["keydir"])
     typed_after = f"typed-after-restore-{marker}"
-    ssh = subprocess.Popen(traffic["login"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        time.sleep(15)  # the login, under TCG
-        for line in (f"ls -d / /tmp/{typed_after}\n", "exit\n"):
-            ssh.stdin.write(line.encode())
-            ssh.stdin.flush()
-            time.sleep(2)
-        ssh.communicate(timeout=120)
-    finally:
-        if ssh.poll() is None:
-            ssh.kill()
+    type_over_ssh(traffic["login"], [f"ls -d / /tmp/{typed_after}\n", "exit\n"])
     wait_for(honeynet, lambda e: e["type"] == "keystrokes" and typed_after in e["data"]["typed"],
              "keystrokes typed after the restore", timeout=120)
     wait_for(honeynet, lambda e: e["type"] == "command" and f"/tmp/{typed_after}" in e["data"]["argv"],
