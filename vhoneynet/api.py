@@ -194,13 +194,13 @@ class Honeynet:
                           progress=self.progress, timeout=timeout, probe=probe, warm_start=not cold)
 
     @_private
-    def checkpoint(self, name: str, guests: Sequence[str] | None = None) -> dict:
-        """Save honeypots' disks (default: all) as checkpoint `name` (`reset(to=name)` restores it).
-        Raises CheckpointExists, GuestNotFound, InvalidName."""
+    def checkpoint(self, name: str, guests: Sequence[str] | None = None, memory: bool = False) -> dict:
+        """Save honeypots' disks (default: all; with `memory`, their memory too) as checkpoint
+        `name` (`reset(to=name)` restores it). Raises CheckpointExists, GuestNotFound, InvalidName."""
         for guest in guests or []:
             naming.checked("guest", guest)
         return labs.checkpoint(self.hid, name, self.backends, list(guests) if guests else None, self.storage,
-                               progress=self.progress)
+                               progress=self.progress, memory=memory)
 
     def checkpoints(self) -> list[dict]:
         """The checkpoints saved so far: name, created, guests."""

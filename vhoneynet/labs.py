@@ -73,7 +73,9 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     p = plan(topo)
     targets = _honeypots(topo, p, guests)
     sources = {g.name: _checkpoint_disk(run, to, g.name) for g in targets} if to else {}
-    restored = {g.name for g in targets if to is None and warm_start and WarmState.of(run, g.name).exists()}
+    states = {g.name: state for g in targets
+              if warm_start and (state := WarmState.at(run.checkpoint(to), g.name) if to else WarmState.of(run, g.name)).exists()}
+    restored = set(states)
     capture = run.captures(topology=topo)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     timings: dict[str, dict] = {}
@@ -91,14 +93,13 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     def start(g: Guest) -> None:
         started = time.monotonic()
         if g.name in restored:
-            warm.restore(run, b, g)
+            if to is not None:
+                _restore_nvram(b, g, run, to)
+            warm.restore(run, b, g, states[g.name])
             watches[g.name] = Restored()
             reverted = time.monotonic()
-            progress(f"guest {g.name}: restored to its warm state in {reverted - started:.3f} s")
-            try:
-                warm.settle(b, g)
-            except VhoneynetError as e:  # it runs and answers; only its clock is behind
-                progress(f"guest {g.name}: clock not set after its restore: {e}")
+            progress(f"guest {g.name}: restored to {to or 'its warm state'} in {reverted - started:.3f} s")
+            _settle(b, g, progress)
         else:
             overlay = run.disk(g.name)
             write_qcow2_overlay(overlay, sources.get(g.name) or _base_of(overlay))  # replaces the old one in one step
@@ -127,8 +128,10 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
 
 
 def checkpoint(hid: str, name: str, b: Backends, guests: list[str] | None = None,
-               storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet) -> dict:
+               storage: Path = DEFAULT_STORAGE, progress: Progress = _quiet, memory: bool = False) -> dict:
     """Save the disks of honeypots (default: all) as checkpoint `name`; the guests keep running.
+    With `memory`, their memory and devices too (warm.save_copy): `reset --to` then restores
+    them as they ran, instead of booting their disks.
 
     Raises InvalidName, HoneynetNotFound, GuestNotFound, CheckpointExists.
     """
@@ -146,16 +149,19 @@ def checkpoint(hid: str, name: str, b: Backends, guests: list[str] | None = None
     try:
         for g in targets:
             started = time.monotonic()
-            with _frozen(b, g):
-                shutil.copyfile(run.disk(g.name), work / f"{g.name}.qcow2")
-                nvram = _nvram(b, g.domain)
-                if nvram is not None:
-                    shutil.copyfile(nvram, work / f"{g.name}.nvram")
+            if memory:
+                warm.save_copy(run, b, g, WarmState.at(work, g.name))
+                _copy_nvram(b, g, work)
+                _settle(b, g, progress)
+            else:
+                with _frozen(b, g):
+                    shutil.copyfile(run.disk(g.name), work / f"{g.name}.qcow2")
+                    _copy_nvram(b, g, work)
             (work / f"{g.name}.qcow2").chmod(0o444)  # a backing file from now on: never written
             saved[g.name] = {"seconds": round(time.monotonic() - started, 3),
                              "bytes": (work / f"{g.name}.qcow2").stat().st_size}
             progress(f"guest {g.name}: checkpoint {name!r} saved in {saved[g.name]['seconds']:.2f} s")
-        meta = {"name": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "guests": saved}
+        meta = {"name": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "memory": memory, "guests": saved}
         (work / CHECKPOINT_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         work.rename(folder)
     finally:
@@ -205,6 +211,19 @@ def _archive_console(log: Path, stamp: str, to: str | None) -> None:
     """Keep the console of the guest's previous life next to the new one."""
     if log.exists():
         log.rename(log.with_name(f"{log.stem}.before-reset-{stamp}{'-to-' + to if to else ''}.log"))
+
+
+def _settle(b: Backends, g: Guest, progress: Progress) -> None:
+    try:
+        warm.settle(b, g)
+    except VhoneynetError as e:  # it runs and answers; only its clock is behind
+        progress(f"guest {g.name}: clock not set after its restore: {e}")
+
+
+def _copy_nvram(b: Backends, g: Guest, folder: Path) -> None:
+    nvram = _nvram(b, g.domain)
+    if nvram is not None:
+        shutil.copyfile(nvram, folder / f"{g.name}.nvram")
 
 
 def _nvram(b: Backends, domain: str) -> Path | None:

@@ -23,6 +23,7 @@ on one gets a reset and its log forwarders reconnect (gateway/capture.py).
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,13 @@ class WarmState:
 
     @classmethod
     def of(cls, run: RunDir, guest: str) -> WarmState:
-        return cls(run.warm / f"{guest}.state", run.warm / f"{guest}.qcow2")
+        """The warm state `up` saves."""
+        return cls.at(run.warm, guest)
+
+    @classmethod
+    def at(cls, folder: Path, guest: str) -> WarmState:
+        """A state kept in `folder` (the warm folder, or a checkpoint's)."""
+        return cls(folder / f"{guest}.state", folder / f"{guest}.qcow2")
 
     def exists(self) -> bool:
         return self.state.is_file() and self.layer.is_file()
@@ -71,10 +78,29 @@ def save(run: RunDir, b: Backends, g: Guest) -> dict:
             "bytes": warm.state.stat().st_size}
 
 
-def restore(run: RunDir, b: Backends, g: Guest) -> None:
-    """Start stopped honeypot `g` from its warm state, on a fresh overlay of the frozen layer.
-    Raises VhoneynetError when it has none, or when libvirt cannot restore it."""
-    warm = WarmState.of(run, g.name)
+def save_copy(run: RunDir, b: Backends, g: Guest, into: WarmState) -> dict:
+    """Save running honeypot `g`'s memory and devices and a copy of its disk `into` (a memory
+    checkpoint), then let it run on, on its own disk, from that state. Returns the seconds of the
+    save, the copy and the restore. Raises VhoneynetError (the guest is restored, or at worst
+    stopped, on the overlay it had)."""
+    started = time.monotonic()
+    b.hv.save_domain(g.domain, into.state)
+    saved = time.monotonic()
+    try:
+        shutil.copyfile(run.disk(g.name), into.layer)  # qemu is stopped: the overlay is quiet
+        into.layer.chmod(READ_ONLY)
+        copied = time.monotonic()
+    finally:
+        b.hv.restore_domain(into.state)
+    return {"save": round(saved - started, 3), "copy": round(copied - saved, 3),
+            "restore": round(time.monotonic() - copied, 3)}
+
+
+def restore(run: RunDir, b: Backends, g: Guest, warm: WarmState | None = None) -> None:
+    """Start stopped honeypot `g` from a saved state (default: its warm state), on a fresh overlay
+    of the state's disk layer. Raises VhoneynetError when there is none, or when libvirt cannot
+    restore it."""
+    warm = warm or WarmState.of(run, g.name)
     if not warm.exists():
         raise VhoneynetError(f"guest {g.name} has no warm state to restore")
     write_qcow2_overlay(run.disk(g.name), warm.layer)

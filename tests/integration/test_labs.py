@@ -109,6 +109,14 @@ def test_reset_discards_and_checkpoint_restores_a_file_captures_kept(catalogue: 
     assert result["guests"]["ssh"]["disk_revert"] < 2 and result["guests"]["ssh"]["how"] == "boot"
     r = catalogue.sh("ssh", f"cat {marker}; test -e /root/after-checkpoint")
     assert r.stdout.decode().strip() == "compromised" and r.returncode == 1
+    # a checkpoint with memory: a process started before it runs again after `reset --to` it
+    assert catalogue.sh("ssh", "nohup sleep 86400 > /dev/null 2>&1 &").returncode == 0
+    vhn("checkpoint", catalogue.hid, "running", "ssh", "--memory")
+    assert catalogue.sh("ssh", "pkill -x sleep; echo later > /root/after-running").returncode == 0
+    result = json.loads(vhn("reset", catalogue.hid, "ssh", "--to", "running", "--json").stdout)
+    assert result["guests"]["ssh"]["how"] == "restore", result
+    r = catalogue.sh("ssh", f"cat {marker}; pgrep -x sleep > /dev/null && ! test -e /root/after-running")
+    assert r.stdout.decode().strip() == "compromised" and r.returncode == 0, r
     r = vhn("reset", catalogue.hid, "ssh", "--to", "nonesuch", check=False)
     assert r.returncode == NOT_FOUND and b"no checkpoint 'nonesuch'" in r.stderr
 

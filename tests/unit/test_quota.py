@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,33 @@ def test_audit_forwarder_connects_from_a_privileged_port():
     finally:
         sock.close()
         accepted[0][0].close()
+        listener.close()
+
+
+@ROOT
+def test_audit_forwarder_sees_at_once_whether_the_log_host_still_holds_its_connection():
+    """A line written on a connection the log host dropped (a gateway restart, a restore of the
+    honeypot) would be lost: the forwarder checks first, without waiting on a quiet one."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    scope = {"__name__": "vhn_audit"}
+    exec(compile(render("cloudinit/audit.py.j2", loghost="127.0.0.1", port=listener.getsockname()[1]),  # noqa: S102
+                 "vhn-audit", "exec"), scope)
+    accepted: list[tuple] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()))
+    thread.start()
+    sock = scope["connect"]()
+    thread.join(5)
+    try:
+        started = time.monotonic()
+        assert scope["alive"](sock)
+        assert time.monotonic() - started < 0.5  # the socket's 10 s timeout is not waited for
+        accepted[0][0].close()  # the log host drops it
+        deadline = time.monotonic() + 5
+        while scope["alive"](sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not scope["alive"](sock)
+    finally:
+        sock.close()
         listener.close()
 
 

@@ -113,3 +113,32 @@ def test_a_honeypot_without_its_state_file_boots_at_reset(lab):
     WarmState.of(RunDir.of(topo), "dns").state.unlink()
     result = labs.reset(HID, b, ["dns"], storage=topo.host.storage, timeout=5)
     assert result["guests"]["dns"]["how"] == "boot"
+
+
+def test_a_memory_checkpoint_is_restored_by_reset_to_it(lab):
+    b, topo, _ = lab
+    run = RunDir.of(topo)
+    result = labs.checkpoint(HID, "running", b, ["web"], storage=topo.host.storage, memory=True)
+    kept = WarmState.at(run.checkpoint("running"), "web")
+    assert result["memory"] and kept.exists()
+    assert kept.layer.stat().st_mode & 0o777 == 0o444
+    assert backing_file(run.disk("web")) == WarmState.of(run, "web").layer  # the guest ran on, on its own disk
+    assert b.hv.domain_state(WEB) == "running"
+
+    b.hv.events.clear()
+    reset = labs.reset(HID, b, ["web"], to="running", storage=topo.host.storage, timeout=5)
+    assert reset["guests"]["web"]["how"] == "restore"
+    assert backing_file(run.disk("web")) == kept.layer
+    assert ("restore", WEB) in b.hv.events and ("start", WEB) not in b.hv.events
+    # a disk-only checkpoint of the same guest still boots
+    labs.checkpoint(HID, "disk", b, ["web"], storage=topo.host.storage)
+    assert labs.reset(HID, b, ["web"], to="disk", storage=topo.host.storage, timeout=5)["guests"]["web"]["how"] == "boot"
+
+
+def test_a_memory_checkpoint_that_cannot_be_saved_leaves_no_checkpoint(lab):
+    b, topo, _ = lab
+    b.hv.save_fails.add("web")
+    with pytest.raises(Exception, match="saving the state"):
+        labs.checkpoint(HID, "running", b, ["web"], storage=topo.host.storage, memory=True)
+    assert not RunDir.of(topo).checkpoint("running").exists()
+    assert b.hv.domain_state(WEB) == "running"

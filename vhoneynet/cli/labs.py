@@ -63,6 +63,7 @@ def checkpoint(
                                                autocompletion=complete.checkpoints)] = None,
     guests: GuestsArg = None,
     list_only: Annotated[bool, typer.Option("--list", help="list the checkpoints instead")] = False,
+    memory: Annotated[bool, typer.Option("--memory", help="their memory too: `reset --to` restores them running")] = False,
     uri: UriOpt = DEFAULT_URI, storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False,
 ) -> None:
     """Save honeypots' disks as a named checkpoint (`reset ID --to NAME` restores it)."""
@@ -71,7 +72,7 @@ def checkpoint(
     if list_only or name is None:
         result: object = labs.checkpoints(hid, storage)
     else:
-        result = labs.checkpoint(hid, name, base.backends(uri), guests, storage, progress=progress)
+        result = labs.checkpoint(hid, name, base.backends(uri), guests, storage, progress=progress, memory=memory)
     if as_json:
         return print_json(result)
     for c in result if isinstance(result, list) else [result]:
