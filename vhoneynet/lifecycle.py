@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from vhoneynet import hardware, hostrules, naming, warm
@@ -45,6 +46,23 @@ FLUSH_SECONDS = 10  # the gateway's capture flush on `down`, every agent call in
 
 def _quiet(_: str) -> None:
     pass
+
+
+@dataclass(frozen=True)
+class GuestProgress:
+    """Where one guest is while wait_ready waits: `state` is starting, booting, probing <services>,
+    ready or failed; `console_line` is the guest's own text (hostile: sanitise before showing)."""
+
+    guest: str
+    state: str
+    elapsed: float
+    console_line: str
+
+
+def _guest_updates(progress: Progress) -> Callable[[GuestProgress], None]:
+    """Where wait_ready's structured updates go: the progress callback's `guest` method when it has
+    one (a live table), nowhere otherwise, so a plain callback keeps receiving lines only."""
+    return getattr(progress, "guest", None) or (lambda _: None)
 
 
 # --- up --------------------------------------------------------------------
@@ -203,37 +221,60 @@ def wait_ready(hid: str, watches: dict[str, ConsoleWatch | Restored], b: Backend
     waiting = {name: list(ps) for name, ps in (probes or {}).items()} if source is not None else {}
     booted: set[str] = set()
     ready: dict[str, float] = {}
+    update = _guest_updates(progress)
+
+    def report(name: str, state: str) -> None:
+        update(GuestProgress(name, state, round(time.monotonic() - started, 1), watches[name].last_line()))
+
+    for name in watches:
+        report(name, "starting")
     while pending:
         for name, watch in list(pending.items()):
-            waited = time.monotonic() - started
-            panics = len(watch.panics)
-            verdict = "ready" if name in booted else watch.poll()
-            if len(watch.panics) > panics and verdict is None:
-                progress(f"guest {name}: kernel panic ({watch.panics[-1]}); it restarts itself")
-            if verdict == "ready":
-                if name not in booted and waiting.get(name):
-                    progress(f"guest {name}: booted after {waited:.0f} s; probing {', '.join(map(str, waiting[name]))}")
-                booted.add(name)
-                for probe in list(waiting.get(name, [])):
-                    if source.answers(probe):  # type: ignore[union-attr]
-                        progress(f"guest {name}: {probe.service} answers after {time.monotonic() - started:.0f} s")
-                        waiting[name].remove(probe)
-                if not waiting.get(name):
-                    ready[name] = round(time.monotonic() - started, 2)
-                    progress(f"guest {name}: ready after {ready[name]:.0f} s")
+            try:
+                if _poll_guest(hid, name, watch, b, progress, timeout, started, waiting, booted, ready, source):
+                    report(name, "ready")
                     del pending[name]
-                    continue
-            elif verdict is not None:
-                raise GuestNotReady(name, waited, verdict)
-            if b.hv.domain_state(naming.domain(hid, name)) != "running":
-                raise GuestNotReady(name, waited, f"domain stopped; console: {watch.last_line()}")
-            if waited > timeout:
-                left = ", ".join(map(str, waiting.get(name, []))) if name in booted else ""
-                detail = f"no answer from {left}" if left else f"console: {watch.last_line()}"
-                raise GuestNotReady(name, waited, f"timed out; {detail}")
+                else:
+                    report(name, f"probing {', '.join(map(str, waiting[name]))}" if name in booted else "booting")
+            except GuestNotReady:
+                report(name, "failed")
+                raise
         if pending:
             time.sleep(0.25)
     return ready
+
+
+def _poll_guest(hid: str, name: str, watch: ConsoleWatch | Restored, b: Backends, progress: Progress, timeout: float,
+                started: float, waiting: dict[str, list[Probe]], booted: set[str], ready: dict[str, float],
+                source: ProbeSource | None) -> bool:
+    """One look at guest `name` for wait_ready: True once it is ready (its seconds put in `ready`).
+    Raises GuestNotReady."""
+    waited = time.monotonic() - started
+    panics = len(watch.panics)
+    verdict = "ready" if name in booted else watch.poll()
+    if len(watch.panics) > panics and verdict is None:
+        progress(f"guest {name}: kernel panic ({watch.panics[-1]}); it restarts itself")
+    if verdict == "ready":
+        if name not in booted and waiting.get(name):
+            progress(f"guest {name}: booted after {waited:.0f} s; probing {', '.join(map(str, waiting[name]))}")
+        booted.add(name)
+        for probe in list(waiting.get(name, [])):
+            if source.answers(probe):  # type: ignore[union-attr]
+                progress(f"guest {name}: {probe.service} answers after {time.monotonic() - started:.0f} s")
+                waiting[name].remove(probe)
+        if not waiting.get(name):
+            ready[name] = round(time.monotonic() - started, 2)
+            progress(f"guest {name}: ready after {ready[name]:.0f} s")
+            return True
+    elif verdict is not None:
+        raise GuestNotReady(name, waited, verdict)
+    if b.hv.domain_state(naming.domain(hid, name)) != "running":
+        raise GuestNotReady(name, waited, f"domain stopped; console: {watch.last_line()}")
+    if waited > timeout:
+        left = ", ".join(map(str, waiting.get(name, []))) if name in booted else ""
+        detail = f"no answer from {left}" if left else f"console: {watch.last_line()}"
+        raise GuestNotReady(name, waited, f"timed out; {detail}")
+    return False
 
 
 def guest_probes(topo: Topology, p: Plan, images: dict[str, BuiltImage]) -> dict[str, list[Probe]]:

@@ -426,3 +426,31 @@ def test_an_up_command_refused_for_an_existing_honeynet_removes_nothing_of_it(mo
     result = run_up(monkeypatch, b, topology(storage))
     assert result.exit_code == 6 and "already" in result.output
     assert leftovers(b) == before
+
+
+class Updates(list):
+    """A progress callback that also takes GuestProgress updates, as the live table does."""
+
+    def __call__(self, line: str) -> None:
+        pass
+
+    def guest(self, event: lifecycle.GuestProgress) -> None:
+        self.append(event)
+
+
+def test_wait_ready_reports_each_guests_state_to_a_callback_that_takes_them(b, tmp_path):
+    watches = booting(b, tmp_path, {"web": ["Starting Apache…", CLOUD_INIT_DONE]})
+    probe = Probe("web", "http", "http", "203.0.113.11", 80)
+    updates = Updates()
+    lifecycle.wait_ready(HID, watches, b, updates, 10, {"web": [probe]}, Source(tries=2))  # type: ignore[arg-type]
+    states = [e.state for e in updates]
+    assert states[0] == "starting" and states[-1] == "ready" and "probing http 203.0.113.11:80" in states
+    assert {e.guest for e in updates} == {"web"} and updates[-1].console_line == CLOUD_INIT_DONE
+
+
+def test_a_guest_that_fails_is_reported_failed(b, tmp_path):
+    watches = booting(b, tmp_path, {"web": ["Loading initial ramdisk"]}, dies=("web",))
+    updates = Updates()
+    with pytest.raises(GuestNotReady):
+        lifecycle.wait_ready(HID, watches, b, updates, timeout=60)
+    assert updates[-1].state == "failed" and updates[-1].console_line == "Loading initial ramdisk"
