@@ -4,11 +4,11 @@ output and progress reach the terminal (always through the sanitiser)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from vhoneynet import __version__, errors, naming
 from vhoneynet.cli import complete
+from vhoneynet.cli.live import LiveProgress, print_line
 from vhoneynet.errors import (
     InvalidName,
     TopologyInvalid,
@@ -180,7 +181,23 @@ def _print_error(kind: str, message: str, field: str | None, line: int | None, p
 
 
 def progress(message: str) -> None:
-    err.print(text(time.strftime('%H:%M:%S'), "dim"), text(message, multiline=True), highlight=False, soft_wrap=True)
+    print_line(err, message)
+
+
+@contextlib.contextmanager
+def progress_for(as_json: bool = False, console: Console | None = None) -> Iterator[Callable[[str], None]]:
+    """The progress callback of a command that waits for guests: on a terminal, lines plus a live
+    table of the guests (cli/live.py); under `--json` or when stderr is not a terminal (CI, a
+    pipe), the plain timestamped lines, exactly as `progress` prints them."""
+    console = console or err
+    if as_json or not console.is_terminal:
+        yield progress if console is err else functools.partial(print_line, console)
+        return
+    live = LiveProgress(console)
+    try:
+        yield live
+    finally:
+        live.close()
 
 
 def print_json(data: object) -> None:

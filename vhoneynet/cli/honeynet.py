@@ -26,6 +26,7 @@ from vhoneynet.cli.base import (
     out,
     print_json,
     progress,
+    progress_for,
     reports,
 )
 from vhoneynet.errors import (
@@ -93,8 +94,9 @@ def up(
 
     started = time.monotonic()
     topo = load(topology)
-    result = lifecycle.up_or_undo(topo, base.backends(topo.host.uri), progress=progress, timeout=timeout, probe=probe,
-                                  keep_on_failure=keep, warm_state=warm_state)
+    with progress_for(as_json) as shown:
+        result = lifecycle.up_or_undo(topo, base.backends(topo.host.uri), progress=shown, timeout=timeout, probe=probe,
+                                      keep_on_failure=keep, warm_state=warm_state)
     result["up_seconds"] = round(time.monotonic() - started, 1)
     if as_json:
         return print_json(result)

@@ -21,6 +21,7 @@ from vhoneynet.cli.base import (
     out,
     print_json,
     progress,
+    progress_for,
     reports,
 )
 from vhoneynet.terminal import markup
@@ -44,8 +45,9 @@ def reset(
     booted) or to a checkpoint; gateway and captures stay."""
     from vhoneynet import labs
 
-    result = labs.reset(hid, base.backends(uri), guests, to, storage, progress=progress, timeout=timeout, probe=probe,
-                        warm_start=not cold)
+    with progress_for(as_json) as shown:
+        result = labs.reset(hid, base.backends(uri), guests, to, storage, progress=shown, timeout=timeout, probe=probe,
+                            warm_start=not cold)
     if as_json:
         return print_json(result)
     for name, t in result["guests"].items():
