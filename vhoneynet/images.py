@@ -391,17 +391,34 @@ class ImageStore:
         return any(r.parent == name for r in self.recipes())
 
 
+@dataclass(frozen=True)
+class BuildStep:
+    """One step of an image build: `state` is running, done or failed, after `seconds`."""
+
+    recipe: str
+    name: str
+    state: str
+    seconds: float
+
+
 class _Steps:
-    """Announces each build step and turns a failed command into ImageBuildFailed for that step."""
+    """Announces each build step and turns a failed command into ImageBuildFailed for that step.
+    A progress callback with a `step` method (a live display) also gets each step as a BuildStep;
+    a plain one gets the lines only."""
 
     def __init__(self, recipe: str, progress: Progress):
         self.recipe = recipe
         self.progress = progress
+        self.update: Callable[[BuildStep], None] = getattr(progress, "step", None) or (lambda _: None)
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         self.progress(f"{name}…")
+        started = time.monotonic()
+        self.update(BuildStep(self.recipe, name, "running", 0))
         try:
             yield
         except (CommandFailed, OSError) as e:
+            self.update(BuildStep(self.recipe, name, "failed", round(time.monotonic() - started, 1)))
             raise ImageBuildFailed(self.recipe, name, str(e)) from e
+        self.update(BuildStep(self.recipe, name, "done", round(time.monotonic() - started, 1)))

@@ -6,10 +6,13 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from rich.console import Console
 
 from vhoneynet.cli import base
 from vhoneynet.cli.live import CONSOLE_WIDTH, LiveProgress, guest_table
+from vhoneynet.errors import ImageBuildFailed
+from vhoneynet.images import BuildStep, _Steps
 from vhoneynet.lifecycle import GuestProgress
 
 HOSTILE = "[red]owned[/] \x1b]0;pwned\x07\x1b[2J\r\x9bforged"
@@ -68,3 +71,33 @@ def test_the_commands_default_is_the_plain_progress_when_stderr_is_not_a_termina
     monkeypatch.setattr(base, "err", Console(stderr=True, file=io.StringIO()))
     with base.progress_for() as shown:
         assert shown is base.progress
+
+
+def test_build_steps_show_their_state_and_seconds():
+    console = terminal()
+    live = LiveProgress(console)
+    live.step(BuildStep("linux", "debootstrap trixie (linux)", "running", 0))
+    live.step(BuildStep("linux", "debootstrap trixie (linux)", "done", 41.2))
+    live.step(BuildStep("linux", "setup.sh", "failed", 3))
+    live.close()
+    out = console.export_text()
+    assert re.search(r"linux\s+debootstrap trixie \(linux\)\s+done\s+41", out)
+    assert re.search(r"linux\s+setup\.sh\s+failed\s+3", out)
+
+
+def test_a_build_step_is_announced_as_a_line_and_to_a_live_display():
+    class Display(list):
+        def __call__(self, line: str) -> None:
+            self.append(line)
+
+        def step(self, step: BuildStep) -> None:
+            self.append((step.name, step.state))
+
+    shown = Display()
+    steps = _Steps("linux", shown)
+    with steps("clean"):
+        pass
+    with pytest.raises(ImageBuildFailed), steps("setup.sh"):
+        raise OSError("no space left")
+    assert shown == ["clean…", ("clean", "running"), ("clean", "done"),
+                     "setup.sh…", ("setup.sh", "running"), ("setup.sh", "failed")]

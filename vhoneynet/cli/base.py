@@ -186,9 +186,10 @@ def progress(message: str) -> None:
 
 @contextlib.contextmanager
 def progress_for(as_json: bool = False, console: Console | None = None) -> Iterator[Callable[[str], None]]:
-    """The progress callback of a command that waits for guests: on a terminal, lines plus a live
-    table of the guests (cli/live.py); under `--json` or when stderr is not a terminal (CI, a
-    pipe), the plain timestamped lines, exactly as `progress` prints them."""
+    """The progress callback of a command that builds images or waits for guests: on a terminal,
+    lines plus live tables of the build steps and the guests (cli/live.py); under `--json` or
+    when stderr is not a terminal (CI, a pipe), the plain timestamped lines, exactly as `progress`
+    prints them."""
     console = console or err
     if as_json or not console.is_terminal:
         yield progress if console is err else functools.partial(print_line, console)

@@ -18,7 +18,7 @@ from vhoneynet.cli.base import (
     image_app,
     out,
     print_json,
-    progress,
+    progress_for,
     reports,
 )
 from vhoneynet.terminal import markup
@@ -39,7 +39,8 @@ def image_build(
     from vhoneynet.images import ImageStore
 
     started = time.monotonic()
-    image = ImageStore().build(recipe, force=force, progress=progress, iso=iso, hv=Hypervisor(uri))
+    with progress_for(as_json) as shown:
+        image = ImageStore().build(recipe, force=force, progress=shown, iso=iso, hv=Hypervisor(uri))
     took = time.monotonic() - started
     if as_json:
         return print_json({"recipe": recipe, "digest": image.digest, "disk": str(image.disk), "seconds": round(took, 1)})
