@@ -21,8 +21,8 @@ import importlib.util
 import json
 import os
 import socket
-import statistics
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile

@@ -165,8 +165,10 @@ def test_audit_channel_only_from_privileged_ports():
     assert "/audit/web.log" in conf and "/syslog/web.log" in conf
 
 
-@ROOT
-def test_audit_forwarder_connects_from_a_privileged_port():
+@pytest.fixture
+def forwarder():
+    """The honeypots' audit forwarder (cloudinit/audit.py.j2) connected to a local log host:
+    (its functions, its socket, the log host's end)."""
     listener = socket.create_server(("127.0.0.1", 0))
     scope = {"__name__": "vhn_audit"}
     source = render("cloudinit/audit.py.j2", loghost="127.0.0.1", port=listener.getsockname()[1])
@@ -177,7 +179,7 @@ def test_audit_forwarder_connects_from_a_privileged_port():
     sock = scope["connect"]()
     thread.join(5)
     try:
-        assert sock.getsockname()[1] < 1024 and accepted[0][1][1] < 1024
+        yield scope, sock, accepted[0]
     finally:
         sock.close()
         accepted[0][0].close()
@@ -185,30 +187,24 @@ def test_audit_forwarder_connects_from_a_privileged_port():
 
 
 @ROOT
-def test_audit_forwarder_sees_at_once_whether_the_log_host_still_holds_its_connection():
+def test_audit_forwarder_connects_from_a_privileged_port(forwarder):
+    _, sock, (_, peer) = forwarder
+    assert sock.getsockname()[1] < 1024 and peer[1] < 1024
+
+
+@ROOT
+def test_audit_forwarder_sees_at_once_whether_the_log_host_still_holds_its_connection(forwarder):
     """A line written on a connection the log host dropped (a gateway restart, a restore of the
     honeypot) would be lost: the forwarder checks first, without waiting on a quiet one."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    scope = {"__name__": "vhn_audit"}
-    exec(compile(render("cloudinit/audit.py.j2", loghost="127.0.0.1", port=listener.getsockname()[1]),  # noqa: S102
-                 "vhn-audit", "exec"), scope)
-    accepted: list[tuple] = []
-    thread = threading.Thread(target=lambda: accepted.append(listener.accept()))
-    thread.start()
-    sock = scope["connect"]()
-    thread.join(5)
-    try:
-        started = time.monotonic()
-        assert scope["alive"](sock)
-        assert time.monotonic() - started < 0.5  # the socket's 10 s timeout is not waited for
-        accepted[0][0].close()  # the log host drops it
-        deadline = time.monotonic() + 5
-        while scope["alive"](sock) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not scope["alive"](sock)
-    finally:
-        sock.close()
-        listener.close()
+    scope, sock, (end, _) = forwarder
+    started = time.monotonic()
+    assert scope["alive"](sock)
+    assert time.monotonic() - started < 0.5  # the socket's 10 s timeout is not waited for
+    end.close()  # the log host drops it
+    deadline = time.monotonic() + 5
+    while scope["alive"](sock) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not scope["alive"](sock)
 
 
 def test_domain_shares_only_the_gateway_folder_through_the_wrapper(tmp_path):

@@ -31,11 +31,20 @@ def wait_for(path: Path) -> None:
         time.sleep(0.02)
 
 
+@pytest.fixture
+def mount(tmp_path: Path):
+    """A folder bind-mounted onto itself, as `up` mounts the capture share; unmounted afterwards."""
+    folder = tmp_path / "gateway"
+    folder.mkdir()
+    subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], capture_output=True)
+
+
 @needs_root
-def test_release_waits_for_the_last_file_to_close(tmp_path: Path):
-    mount = tmp_path / "gateway"
-    mount.mkdir()
-    subprocess.run(["mount", "--bind", str(mount), str(mount)], check=True)
+def test_release_waits_for_the_last_file_to_close(mount: Path):
     proc = holder(mount, 1.0)
     try:
         wait_for(mount)
@@ -44,14 +53,10 @@ def test_release_waits_for_the_last_file_to_close(tmp_path: Path):
         assert proc.poll() is not None, "released before the holder closed its file: the umount was lazy"
     finally:
         proc.kill()
-        subprocess.run(["umount", "--lazy", str(mount)], capture_output=True)
 
 
 @needs_root
-def test_release_detaches_a_mount_still_busy_after_its_patience(tmp_path: Path):
-    mount = tmp_path / "gateway"
-    mount.mkdir()
-    subprocess.run(["mount", "--bind", str(mount), str(mount)], check=True)
+def test_release_detaches_a_mount_still_busy_after_its_patience(mount: Path):
     proc = holder(mount, 60)
     try:
         wait_for(mount)
@@ -60,7 +65,6 @@ def test_release_detaches_a_mount_still_busy_after_its_patience(tmp_path: Path):
         assert (mount / "held").exists(), "the captured files stay"
     finally:
         proc.kill()
-        subprocess.run(["umount", "--lazy", str(mount)], capture_output=True)
 
 
 def test_release_of_a_share_that_is_not_mounted_does_nothing(tmp_path: Path):
