@@ -83,6 +83,7 @@ class FakeHypervisor:
     - `remove_fails_once`: domain names whose first removal raises;
     - `start_fails`: guests whose start raises (as libvirt refusing a domain);
     - `save_fails`: guests whose state cannot be saved (the domain keeps running);
+    - `restore_fails`: guests whose saved state libvirt refuses to restore;
     - `unreachable`: disks qemu's user cannot get to.
     """
 
@@ -96,6 +97,7 @@ class FakeHypervisor:
         self.remove_fails_once: set[str] = set()
         self.start_fails: set[str] = set()
         self.save_fails: set[str] = set()
+        self.restore_fails: set[str] = set()
         self.unreachable: set[Path] = set()
         self.on_start: Callable[[str], None] | None = None  # called with each guest's name as it starts
         self.executed: list[tuple[str, list[str]]] = []  # (domain, argv) of every guest-exec
@@ -171,7 +173,10 @@ class FakeHypervisor:
     def restore_domain(self, state: Path) -> None:
         """The domain a state file names runs again, printing nothing: it was saved ready."""
         name = state.read_text()
-        self._domain(name).state = "running"
+        dom = self._domain(name)
+        if dom.info is not None and dom.info.guest in self.restore_fails:
+            raise VhoneynetError(f"restoring {state.name} failed: the fake refuses it")
+        dom.state = "running"
         self.events.append(("restore", name))
 
     def pause_domain(self, name: str) -> None:

@@ -93,14 +93,20 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     def start(g: Guest) -> None:
         started = time.monotonic()
         if g.name in restored:
-            if to is not None:
-                _restore_nvram(b, g, run, to)
-            warm.restore(run, b, g, states[g.name])
-            watches[g.name] = Restored()
-            reverted = time.monotonic()
-            progress(f"guest {g.name}: restored to {to or 'its warm state'} in {reverted - started:.3f} s")
-            _settle(b, g, progress)
-        else:
+            try:
+                if to is not None:
+                    _restore_nvram(b, g, run, to)
+                warm.restore(run, b, g, states[g.name])
+            except VhoneynetError as e:  # e.g. a host whose CPU no longer matches the saved one
+                progress(f"guest {g.name}: cannot restore {to or 'its warm state'}, booting instead: {e}")
+                restored.discard(g.name)
+                timings[g.name]["how"] = "boot"
+            else:
+                watches[g.name] = Restored()
+                reverted = time.monotonic()
+                progress(f"guest {g.name}: restored to {to or 'its warm state'} in {reverted - started:.3f} s")
+                _settle(b, g, progress)
+        if g.name not in restored:
             overlay = run.disk(g.name)
             write_qcow2_overlay(overlay, sources.get(g.name) or _base_of(overlay))  # replaces the old one in one step
             _restore_nvram(b, g, run, to)

@@ -142,3 +142,12 @@ def test_a_memory_checkpoint_that_cannot_be_saved_leaves_no_checkpoint(lab):
         labs.checkpoint(HID, "running", b, ["web"], storage=topo.host.storage, memory=True)
     assert not RunDir.of(topo).checkpoint("running").exists()
     assert b.hv.domain_state(WEB) == "running"
+
+
+def test_a_state_libvirt_cannot_restore_falls_back_to_a_boot(lab):
+    b, topo, _ = lab
+    b.hv.restore_fails.add("web")
+    result = labs.reset(HID, b, ["web"], storage=topo.host.storage, timeout=5)
+    assert result["guests"]["web"]["how"] == "boot"
+    assert backing_file(RunDir.of(topo).disk("web")) == b.images.get("linux-web").disk
+    assert b.hv.domain_state(WEB) == "running"
