@@ -12,6 +12,7 @@ made under the test's own storage folder.
 from __future__ import annotations
 
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -224,6 +225,8 @@ class FakeHypervisor:
         if dom is None or dom.state != "running" or (dom.info and dom.info.guest in self.agent_times_out):
             raise AgentUnavailable(domain, f"{command}: timed out")
         self.events.append((command, domain))
+        if command == "guest-get-time":
+            return time.time_ns()
         return 0 if command.startswith("guest-fsfreeze") else {}
 
     def agent_ready(self, domain: str, timeout: float = 2) -> bool:

@@ -37,6 +37,8 @@ from vhoneynet.plan import Guest
 from vhoneynet.rundir import RunDir
 
 READ_ONLY = 0o444
+CLOCK_SLACK_NS = 2 * 10**9  # a restored guest's clock, once set, is this close to the host's
+SETTLE_SECONDS = 30  # how long a restored guest's agent is asked to set its clock
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,27 @@ def end_old_connections(b: Backends, gateway: Guest, addresses: list[str]) -> No
 
 
 def settle(b: Backends, g: Guest) -> None:
-    """Set a restored honeypot's clock to now (it runs on from the saved second otherwise).
-    Raises AgentUnavailable when its agent does not answer."""
+    """Set a restored honeypot's clock to now (it runs on from the saved second otherwise), and
+    check that it took: right after a restore the guest's agent may not answer yet, so it is
+    asked again every 2 s for SETTLE_SECONDS. Raises AgentUnavailable when it never does."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        try:
+            _set_clock(b, g)
+            guest_ns = b.hv.agent(g.domain, "guest-get-time", timeout=10)
+            if abs(guest_ns - time.time_ns()) < CLOCK_SLACK_NS:
+                return
+            problem: Exception = AgentUnavailable(g.domain, f"its clock is {guest_ns / 1e9:.0f}, not now")
+        except AgentUnavailable as e:
+            problem = e
+        if time.monotonic() > deadline:
+            raise problem
+        time.sleep(2)
+
+
+def _set_clock(b: Backends, g: Guest) -> None:
     try:
-        b.hv.agent(g.domain, "guest-set-time", {"time": time.time_ns()}, timeout=30)
+        b.hv.agent(g.domain, "guest-set-time", {"time": time.time_ns()}, timeout=10)
     except AgentUnavailable as e:
         if "hwclock" not in str(e):  # the clock is set; only writing it back to the RTC failed
             raise

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.fakes import HID, fake_backends, topology
-from vhoneynet import graph, labs, lifecycle, naming, probe_client, probes
+from vhoneynet import graph, labs, lifecycle, naming, probe_client, probes, warm
 from vhoneynet.backend.disks import backing_file, virtual_size, write_qcow2_overlay
 from vhoneynet.capture.sessions import HANG_UP
 from vhoneynet.errors import (
@@ -304,8 +304,9 @@ def test_reset_fails_by_name_when_a_honeypot_does_not_come_back(lab):
         labs.reset(HID, b, storage=topo.host.storage, timeout=0.2, warm_start=False)
 
 
-def test_reset_when_a_honeypots_agent_does_not_answer(lab):
+def test_reset_when_a_honeypots_agent_does_not_answer(lab, monkeypatch):
     b, topo = lab
+    monkeypatch.setattr(warm, "SETTLE_SECONDS", 0.1)  # its clock cannot be set: said, not waited for long
     b.hv.agent_times_out.add("web")
     labs.reset(HID, b, ["web"], storage=topo.host.storage, timeout=5)
     assert stopped(b) == [naming.domain(HID, "web")]

@@ -7,7 +7,9 @@ import pytest
 
 from tests.fakes import HID, fake_backends, topology
 from vhoneynet import labs, lifecycle, naming
+from vhoneynet import warm as warm_module
 from vhoneynet.backend.disks import backing_file
+from vhoneynet.errors import AgentUnavailable
 from vhoneynet.gateway.capture import drop_connections
 from vhoneynet.plan import plan
 from vhoneynet.rundir import CaptureFolder, RunDir
@@ -151,3 +153,21 @@ def test_a_state_libvirt_cannot_restore_falls_back_to_a_boot(lab):
     assert result["guests"]["web"]["how"] == "boot"
     assert backing_file(RunDir.of(topo).disk("web")) == b.images.get("linux-web").disk
     assert b.hv.domain_state(WEB) == "running"
+
+
+def test_a_restored_guests_clock_is_set_once_its_agent_answers(lab, monkeypatch):
+    """Right after a restore the agent may not answer yet: settle asks again until it does."""
+    b, topo, _ = lab
+    monkeypatch.setattr(warm_module.time, "sleep", lambda _s: None)
+    answers = iter([AgentUnavailable(WEB, "not connected"), AgentUnavailable(WEB, "timed out")])
+    real = b.hv.agent
+
+    def agent(domain, command, arguments=None, timeout=10):
+        if command == "guest-set-time" and (failure := next(answers, None)) is not None:
+            raise failure
+        return real(domain, command, arguments, timeout)
+
+    monkeypatch.setattr(b.hv, "agent", agent)
+    web = next(g for g in plan(topo).honeypots if g.name == "web")
+    warm_module.settle(b, web)
+    assert next(answers, None) is None  # both failures were asked through

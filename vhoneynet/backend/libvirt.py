@@ -350,6 +350,7 @@ class ExecStatus(_Reply):
 AGENT_REPLIES: dict[str, TypeAdapter] = {
     "guest-ping": TypeAdapter(Pong),
     "guest-set-time": TypeAdapter(Pong),
+    "guest-get-time": TypeAdapter(Annotated[int, Field(strict=True, ge=0)]),  # ns since the epoch
     "guest-exec": TypeAdapter(ExecStarted),
     "guest-exec-status": TypeAdapter(ExecStatus),
     "guest-fsfreeze-freeze": TypeAdapter(Annotated[int, Field(strict=True, ge=0)]),  # file systems frozen
