@@ -60,9 +60,12 @@ def _resolvers(topo: Topology) -> list:
     return [h.address for h in topo.honeypots if h.image == "linux-dns"][:1]
 
 
-AUDIT_SCRIPT = "/usr/local/sbin/vhn-audit"
-AUDIT_UNIT = "vhn-audit.service"
-CAPTURE_SYSCTL = "/etc/sysctl.d/90-vhn-capture.conf"
+# Names a site's own audit forwarding would have: nothing on a honeypot is named after the tool.
+AUDIT_SCRIPT = "/usr/local/sbin/audisp-remote"
+AUDIT_UNIT = "audisp-remote.service"
+AUDIT_TAG = "audisp-remote"
+SYSLOG_FORWARD = "/etc/rsyslog.d/60-remote.conf"
+CAPTURE_SYSCTL = "/etc/sysctl.d/60-audit.conf"
 # Typed keystrokes of every ssh and console session (log_passwd: what is typed at su's or sudo's
 # password prompt too). `optional`: a kernel without audit must not lock everybody out.
 TTY_AUDIT_PAM = ("for f in /etc/pam.d/sshd /etc/pam.d/login; do [ ! -f $f ] || grep -q pam_tty_audit $f || "
@@ -72,7 +75,7 @@ TTY_AUDIT_PAM = ("for f in /etc/pam.d/sshd /etc/pam.d/login; do [ ! -f $f ] || g
 def _capture_files(topo: Topology) -> list[GuestFile]:
     """Syslog to the honeynet's log sink, and kernel audit of login sessions (commands and typed keystrokes)."""
     forward = render("cloudinit/rsyslog/forward.conf.j2", loghost=topo.networks.honeynet.log_sink)
-    return [GuestFile("/etc/rsyslog.d/90-vhn-loghost.conf", forward),
+    return [GuestFile(SYSLOG_FORWARD, forward),
             GuestFile(CAPTURE_SYSCTL, render("cloudinit/sysctl-capture.conf.j2")),
             GuestFile(AUDIT_SCRIPT, render("cloudinit/audit.py.j2", loghost=topo.networks.honeynet.log_sink,
                                            port=capture.AUDIT_PORT), mode="0755"),
@@ -94,5 +97,5 @@ def _recipe_extras(topo: Topology, pot: Honeypot) -> tuple[list[GuestFile], list
         return [GuestFile("/etc/mailname", fqdn + "\n")], [
             f"postconf -e myhostname={fqdn} mydomain={domain}", "systemctl restart postfix"]
     if pot.image == "linux-db":
-        return [], ["mariadb < /usr/local/share/vhn/crm.sql"]
+        return [], ["mariadb < /usr/local/share/crm/crm.sql"]
     return [], []

@@ -36,7 +36,7 @@ def test_honeypots_forward_syslog_and_audit_sessions_at_every_boot():
     topo = loads(TOPO + "networks:\n  honeynet: {loghost: 203.0.113.250}\n", known_images=KNOWN)
     user_data = YAML(typ="safe").load(documents(topo, topo.honeypots[0])["user-data"])
     files = {f["path"]: f for f in user_data["write_files"]}
-    assert 'target="203.0.113.250" port="514" protocol="tcp"' in files["/etc/rsyslog.d/90-vhn-loghost.conf"]["content"]
+    assert 'target="203.0.113.250" port="514" protocol="tcp"' in files[seed.SYSLOG_FORWARD]["content"]
     assert files[seed.AUDIT_SCRIPT]["permissions"] == "0755"
     unit = files[f"/etc/systemd/system/{seed.AUDIT_UNIT}"]["content"]
     assert f"ExecStart={seed.AUDIT_SCRIPT}" in unit and "Restart=always" in unit and "WantedBy=multi-user.target" in unit
