@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
-  debootstrap e2fsprogs dosfstools mtools nftables iproute2 libxml2-utils
+  debootstrap e2fsprogs dosfstools mtools genisoimage nftables iproute2 libxml2-utils
   tcpdump tshark bind9-dnsutils curl traceroute iputils-ping netcat-openbsd python3-venv
   postgresql openssl
   graphviz smbclient mariadb-client openssh-client tini

@@ -171,6 +171,10 @@ class FakeHypervisor:
         dom.state = "shut-off"
         self.events.append(("save", name))
 
+    def eject(self, name: str) -> None:
+        self._domain(name)
+        self.events.append(("eject", name))
+
     def restore_domain(self, state: Path) -> None:
         """The domain a state file names runs again, printing nothing: it was saved ready."""
         name = state.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from vhoneynet import hardware, naming
@@ -15,33 +16,73 @@ from vhoneynet.topology.model import Topology
 # panic=10: a guest whose kernel panics restarts itself (seen under TCG on a saturated host: a
 # double fault while udev loaded modules at boot); no5lvl: 4-level paging, one page-table level
 # less for TCG to walk than the 5 levels `cpu mode=maximum` offers.
-KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 panic=10 no5lvl"
+KERNEL_CMDLINE = "root=/dev/{root} rw console=ttyS0,115200 net.ifnames=0 panic=10 no5lvl"
 VIRTIOFSD_WRAPPER = "virtiofsd"  # in the run folder (host-only): virtiofsd with the share's hardening
 TB_CACHE_MIB = 128  # TCG translation cache per guest (qemu defaults to 1 GiB)
+ROOT_ALIAS, SEED_ALIAS = "ua-root", "ua-seed"  # libvirt's user aliases: qemu's device ids
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The machine a guest is given: qemu's plain virtual one (i440FX, virtio), or, for a
+    honeypot wearing a hardware profile, what a PC has (q35 with its ICH9 SATA, an Intel
+    e1000e NIC, no virtio device at all)."""
+
+    machine: str
+    disk_bus: str
+    root: str  # the root disk's device name in the guest
+    nic_model: str
+
+    @property
+    def optical_bus(self) -> str:
+        return "sata" if self.disk_bus == "sata" else "ide"
+
+
+VIRTUAL = Hardware("pc", "virtio", "vda", "virtio")
+PC = Hardware("q35", "sata", "sda", "e1000e")
 
 
 def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, overlay: Path,
                config_disk: Path, console_log: Path) -> str:
-    """Domain XML: root overlay as vda, the config/seed disk read-only as vdb; the gateway
-    also gets its capture share over virtiofs (which needs shared memory), served by the
-    run folder's virtiofsd wrapper (capture/share.py writes both before the gateway starts)."""
-    disks = [
-        {"path": overlay, "format": "qcow2", "dev": "vda", "readonly": False},
-        {"path": config_disk, "format": "raw", "dev": "vdb", "readonly": True},
-    ]
+    """Domain XML: the root overlay as the first disk; the gateway's config disk read-only as
+    vdb, a honeypot's seed as a CD in its optical drive (taken out once it has booted: see
+    `seed_drive`). The gateway also gets its capture share over virtiofs (which needs shared
+    memory), served by the run folder's virtiofsd wrapper (capture/share.py writes both before
+    the gateway starts)."""
+    disguise = _disguise(topo, guest)
+    hw = PC if disguise else VIRTUAL
+    disks = [{"path": overlay, "format": "qcow2", "device": "disk", "dev": hw.root, "bus": hw.disk_bus,
+              "readonly": False, "alias": ROOT_ALIAS}]
     filesystems = []
     if guest.role == "gateway":
+        disks.append({"path": config_disk, "format": "raw", "device": "disk", "dev": "vdb", "bus": "virtio",
+                      "readonly": True, "alias": None})
         filesystems.append({"binary": virtiofsd_wrapper(topo), "source": capture_share(topo), "tag": CAPTURE_TAG})
-    disguise = _disguise(topo, guest)
+    else:
+        dev, bus = seed_drive(hw)
+        disks.append({"path": config_disk, "format": "raw", "device": "cdrom", "dev": dev, "bus": bus,
+                      "readonly": True, "alias": SEED_ALIAS})
     return render(
         "libvirt/domain.xml.j2",
         name=guest.domain, hid=topo.id, guest=guest.name, role=guest.role, image=guest.image,
         address=guest.address, ns=naming.METADATA_NS, memory=guest.memory, vcpus=guest.vcpus,
         accel=accel, shared_memory=bool(filesystems), kernel=image.kernel, initrd=image.initrd,
-        cmdline=KERNEL_CMDLINE, disks=disks, nics=guest.nics, filesystems=filesystems,
-        console_log=console_log, agent=guest.agent, tb_cache_mib=TB_CACHE_MIB,
+        cmdline=KERNEL_CMDLINE.format(root=hw.root), disks=disks, nics=guest.nics, filesystems=filesystems,
+        console_log=console_log, agent=guest.agent, agent_socket=agent_socket(guest.domain),
+        tb_cache_mib=TB_CACHE_MIB, machine=hw.machine, nic_model=hw.nic_model,
         disguise=disguise, cpu_type="host-x86_64-cpu" if accel == "kvm" else "max-x86_64-cpu",
     )
+
+
+def seed_drive(hw: Hardware) -> tuple[str, str]:
+    """A honeypot's optical drive (device name, bus): its seed CD is in it at every boot and
+    taken out once cloud-init has read it (`Hypervisor.eject`), leaving an empty drive."""
+    return ("sdb", "sata") if hw.disk_bus == "sata" else ("hdc", "ide")
+
+
+def agent_socket(domain: str) -> Path:
+    """Where qemu listens for the guest agent's serial port."""
+    return naming.AGENT_SOCKETS / f"{domain}.sock"
 
 
 def _disguise(topo: Topology, guest: Guest) -> dict | None:
@@ -52,10 +93,15 @@ def _disguise(topo: Topology, guest: Guest) -> dict | None:
     if chosen is None:
         return None
     cpu = chosen.cpu
+    drives = chosen.drives(topo.id, guest.name)
     return {"name": chosen.name, "smbios": chosen.smbios(topo.id, guest.name),
             "bios_table": hardware.bios_table_path(topo.host.storage, chosen),
             "cpu": {"vendor": cpu.vendor, "model-id": cpu.model_id, "family": cpu.family,
-                    "model": cpu.model, "stepping": cpu.stepping}}
+                    "model": cpu.model, "stepping": cpu.stepping},
+            "acpi": {"oem_id": chosen.acpi_oem[0], "oem_table_id": chosen.acpi_oem[1]},
+            "drives": [{"alias": alias, "model": model, "firmware": firmware, "serial": serial}
+                       for alias, (model, firmware, serial) in ((ROOT_ALIAS, drives["disk"]),
+                                                                (SEED_ALIAS, drives["optical"]))]}
 
 
 def capture_share(topo: Topology) -> Path:

@@ -43,6 +43,16 @@ class Cpu:
 
 
 @dataclass(frozen=True)
+class Drive:
+    """A SATA drive's identity as `hdparm -I`, `/sys/block/*/device/model` and the kernel's
+    boot messages show it (qemu's own is "QEMU HARDDISK" / "QEMU DVD-ROM", firmware "2.5+")."""
+
+    model: str
+    firmware: str
+    serial_format: str  # as Profile.serial_format
+
+
+@dataclass(frozen=True)
 class Profile:
     """One real machine: its firmware and board strings, NIC vendor prefixes, processor."""
 
@@ -59,20 +69,18 @@ class Profile:
     serial_format: str  # letters: 'A' an upper-case letter or digit, '9' a digit, others as they are
     ouis: tuple[str, ...]
     cpu: Cpu
+    acpi_oem: tuple[str, str]  # OEM id (6) and OEM table id (8) of the ACPI tables; qemu's are BOCHS, BXPC
+    disk: Drive
+    optical: Drive
 
     def serial(self, hid: str, guest: str, part: str = "system") -> str:
         """A serial number in this vendor's form, stable per honeynet, honeypot and part."""
-        digest = hashlib.sha256(f"{hid}/{guest}/{part}".encode()).digest()
-        alphabet, digits = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ", "0123456789"
-        out = []
-        for i, c in enumerate(self.serial_format):
-            if c == "A":
-                out.append(alphabet[digest[i] % len(alphabet)])
-            elif c == "9":
-                out.append(digits[digest[i] % 10])
-            else:
-                out.append(c)
-        return "".join(out)
+        return _serial(self.serial_format, f"{hid}/{guest}/{part}")
+
+    def drives(self, hid: str, guest: str) -> dict[str, tuple[str, str, str]]:
+        """The root disk's and the optical drive's (model, firmware, serial), by role."""
+        return {role: (d.model, d.firmware, _serial(d.serial_format, f"{hid}/{guest}/{role}"))
+                for role, d in (("disk", self.disk), ("optical", self.optical))}
 
     def bios_table(self) -> bytes:
         """SMBIOS type 0 (BIOS information), as qemu's `-smbios file=` takes it: qemu's own table
@@ -96,20 +104,45 @@ class Profile:
         }
 
 
+def _serial(form: str, seed: str) -> str:
+    """A serial number of the form `form` ('A' an upper-case letter or digit, '9' a digit),
+    derived from `seed`: the same seed gives the same number."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    alphabet, digits = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ", "0123456789"
+    out = []
+    for i, c in enumerate(form):
+        if c == "A":
+            out.append(alphabet[digest[i] % len(alphabet)])
+        elif c == "9":
+            out.append(digits[digest[i] % 10])
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+# Drives these machines were sold with.
+_DVD = Drive("HL-DT-ST DVD+-RW GU90N", "A1C2", "AAA999AAAAA99")
+_SSD_SAMSUNG = Drive("SAMSUNG MZ7LH256HAJD-00000", "HXT7404Q", "S4VSNX0AAAAAAA")
+_SSD_TOSHIBA = Drive("TOSHIBA KSG60ZMV256G", "ADHA0101", "99AAA9AAAAAA")
+_SSD_MICRON = Drive("Micron_5300_MTFDDAK480TDS", "D3MU001", "9999AAAAAAAA")
+
 _COFFEE_LAKE = Cpu("GenuineIntel", "Intel(R) Core(TM) i5-9500 CPU @ 3.00GHz", 6, 158, 10)
 _COMET_LAKE = Cpu("GenuineIntel", "Intel(R) Core(TM) i7-10700 CPU @ 2.90GHz", 6, 165, 5)
 _XEON = Cpu("GenuineIntel", "Intel(R) Xeon(R) E-2234 CPU @ 3.60GHz", 6, 158, 10)
 
 CATALOGUE: dict[str, Profile] = {p.name: p for p in (
     Profile("dell-optiplex-7070", "Dell Inc.", "1.21.0", "07/12/2023", "Dell Inc.", "OptiPlex 7070",
-            "OptiPlex", "08E1", "Not Specified", "0YNVJG", "AAAAAAA", ("d8:9e:f3", "b8:85:84", "e4:54:e8"), _COFFEE_LAKE),
+            "OptiPlex", "08E1", "Not Specified", "0YNVJG", "AAAAAAA", ("d8:9e:f3", "b8:85:84", "e4:54:e8"), _COFFEE_LAKE,
+            ("DELL  ", "CBX3    "), _SSD_TOSHIBA, _DVD),
     Profile("hp-prodesk-600-g6", "HP", "S01 Ver. 02.14.00", "03/08/2023", "HP", "HP ProDesk 600 G6 Small Form Factor PC",
-            "103C_53307F HP ProDesk", "1D2F6EA#ABA", "SBKPF", "8715", "CZC999AAAA", ("3c:52:82", "ec:8e:b5", "a0:8c:fd"), _COMET_LAKE),
+            "103C_53307F HP ProDesk", "1D2F6EA#ABA", "SBKPF", "8715", "CZC999AAAA", ("3c:52:82", "ec:8e:b5", "a0:8c:fd"), _COMET_LAKE,
+            ("HPQOEM", "8715    "), _SSD_SAMSUNG, _DVD),
     Profile("lenovo-thinkcentre-m720q", "LENOVO", "M1UKT4BA", "11/06/2023", "LENOVO", "10T7S0AD00",
             "ThinkCentre M720q", "LENOVO_MT_10T7_BU_Think_FM_ThinkCentre M720q", "ThinkCentre M720q", "3136", "PC1AAAAA",
-            ("e8:6a:64", "6c:4b:90", "98:fa:9b"), _COFFEE_LAKE),
+            ("e8:6a:64", "6c:4b:90", "98:fa:9b"), _COFFEE_LAKE, ("LENOVO", "CB-01   "), _SSD_SAMSUNG, _DVD),
     Profile("supermicro-x11scl", "American Megatrends Inc.", "2.6", "11/23/2022", "Supermicro", "SYS-5019C-M",
-            "SMC X11", "Default string", "0123456789", "X11SCL-F", "S999999X9999999", ("ac:1f:6b", "3c:ec:ef"), _XEON),
+            "SMC X11", "Default string", "0123456789", "X11SCL-F", "S999999X9999999", ("ac:1f:6b", "3c:ec:ef"), _XEON,
+            ("SUPERM", "SMCI--MB"), _SSD_MICRON, _DVD),
 )}
 
 

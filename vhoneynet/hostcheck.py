@@ -23,6 +23,7 @@ TOOLS = {
     "mkfs.ext4": "e2fsprogs",
     "mkfs.vfat": "dosfstools",
     "mcopy": "mtools",
+    "genisoimage": "genisoimage",
     "nft": "nftables",
     "ip": "iproute2",
 }

@@ -44,7 +44,7 @@ DEBS_CACHE = Path("/var/cache/vhoneynet/debs")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 KINDS = ("base", "gateway", "honeypot")
 BUILDERS = ("debootstrap", "windows-iso")
-ROOT_LABEL = "vhnroot"
+ROOT_LABEL = "rootfs"  # fstab mounts / by it (images/base/setup.sh)
 
 Progress = Callable[[str], None]
 

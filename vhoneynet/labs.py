@@ -40,6 +40,7 @@ from vhoneynet.lifecycle import (
     _quiet,
     guest_probes,
     probing,
+    take_out_seeds,
     wait_ready,
 )
 from vhoneynet.permissions import TRAVERSE, make_folder
@@ -127,6 +128,7 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     waiting = time.monotonic() - started
     with probing(topo, p, b) as source:
         ready = wait_ready(hid, watches, b, progress, timeout, {n: probes.get(n, []) for n in watches}, source)
+    take_out_seeds([g for g in targets if g.name not in restored], b, progress)
     for name, seconds in ready.items():
         timings[name]["until_ready"] = round(waiting + seconds, 2)
     return {"id": hid, "to": to or "pristine", "guests": timings,

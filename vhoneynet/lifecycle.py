@@ -7,13 +7,13 @@ names) so it works without the YAML and after an interrupted `up`. Captures are 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from vhoneynet import hardware, hostrules, naming, warm
-from vhoneynet.backend.disks import make_vfat, write_qcow2_overlay
+from vhoneynet.backend.disks import make_iso, make_vfat, write_qcow2_overlay
 from vhoneynet.backend.protocols import GuestInfo
 from vhoneynet.backends import Backends
 from vhoneynet.capture import sessions
@@ -119,6 +119,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     with probing(topo, p, b) as source:
         wait_ready(topo.id, watches, b, progress, timeout, guest_probes(topo, p, images) if probe else None, source)
     ready = time.monotonic()
+    take_out_seeds(p.honeypots, b, progress)
     if warm_state:
         save_warm_states(run, p.honeypots, b, progress)
     b.capture.start_followers(topo)  # the alert hook's and the event store's
@@ -131,6 +132,17 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         "warm_state": round(time.monotonic() - ready, 2),
     }
     return result
+
+
+def take_out_seeds(guests: Iterable[Guest], b: Backends, progress: Progress) -> None:
+    """Empty the optical drive of each guest that booted: cloud-init has read the seed CD in
+    it, and a seed left in the drive is one more thing an intruder would find. Only reported
+    when it fails: the honeypot runs on (docs/stealth.md)."""
+    for g in guests:
+        try:
+            b.hv.eject(g.domain)
+        except VhoneynetError as e:
+            progress(f"guest {g.name}: its seed CD stays in the drive: {e}")
 
 
 def save_warm_states(run: RunDir, honeypots: tuple[Guest, ...] | list[Guest], b: Backends, progress: Progress) -> None:
@@ -205,8 +217,8 @@ def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, acc
         files = gateway_config.config_files(topo, p)
         make_vfat(config, gateway_config.CONFIG_LABEL, files, gateway_config.config_disk_kib(files))
     else:
-        config = run.disks / f"{guest.name}-seed.img"
-        make_vfat(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
+        config = run.disks / f"{guest.name}-seed.iso"
+        make_iso(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
     # no pool refresh for the config disk: libvirt refuses one while another guest's overlay is
     # being created, and removing the pool refreshes it first
     return domain_xml(topo, guest, image, accel, overlay, config, capture.console(guest.name))

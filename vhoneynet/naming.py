@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date
+from pathlib import Path
 
 from vhoneynet.errors import InvalidName
 
@@ -19,6 +20,9 @@ DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 GATEWAY = "gateway"
 METADATA_NS = "http://vhoneynet.org/xmlns/honeynet/1"
 METADATA_PREFIX = "vhn"
+# Where qemu listens for each guest's agent port (`<domain>.sock`): host-only, and short, as a
+# unix socket's path must be.
+AGENT_SOCKETS = Path("/run/vhoneynet/agent")
 
 BRIDGE_ROLES = ("ext", "int", "adm")
 

@@ -6,23 +6,41 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from vhoneynet.backend.process import run
 
 
 def make_vfat(path: Path, label: str, files: dict[str, str], size_kib: int = 2048) -> None:
-    """A FAT disk holding `files` (name -> text): a NoCloud seed (label CIDATA) or a config disk."""
+    """A FAT disk holding `files` (name -> text): the gateway's config disk, a Windows answer disk."""
     path.unlink(missing_ok=True)
     run(["mkfs.vfat", "-n", label, "-C", str(path), str(size_kib)])
+    with _staged(files) as sources:
+        run(["mcopy", "-o", "-i", str(path), *sources, "::"])
+    path.chmod(0o644)
+
+
+def make_iso(path: Path, label: str, files: dict[str, str]) -> None:
+    """An ISO 9660 image (Rock Ridge and Joliet names) holding `files` (name -> text), with
+    volume id `label`: a honeypot's NoCloud seed, as the CD in its optical drive."""
+    path.unlink(missing_ok=True)
+    with _staged(files) as sources:
+        run(["genisoimage", "-quiet", "-output", str(path), "-volid", label, "-joliet", "-rock", *sources])
+    path.chmod(0o644)
+
+
+@contextmanager
+def _staged(files: dict[str, str]) -> Iterator[list[str]]:
+    """`files` written to a temporary folder for a disk tool to copy; their paths, in order."""
     with tempfile.TemporaryDirectory(prefix="vhn-disk-") as tmp:
         sources = []
         for name, text in files.items():
             src = Path(tmp) / name
             src.write_text(text)
             sources.append(str(src))
-        run(["mcopy", "-o", "-i", str(path), *sources, "::"])
-    path.chmod(0o644)
+        yield sources
 
 
 def rewrite_vfat(path: Path, label: str, files: dict[str, str]) -> None:

@@ -158,6 +158,7 @@ class Hypervisor:
     def boot_domain(self, name: str) -> None:
         """Start an already defined domain."""
         dom = self.conn.lookupByName(name)
+        _agent_sockets_folder()
         try:
             dom.create()
         except libvirt.libvirtError as e:
@@ -171,9 +172,26 @@ class Hypervisor:
         except libvirt.libvirtError as e:
             raise VhoneynetError(f"saving the state of {name} failed: {e.get_error_message()}") from None
 
+    def eject(self, name: str) -> None:
+        """Take the media out of every optical drive of a running domain; the drive stays, empty,
+        as a PC's does. The persistent definition keeps the media: the next boot has it again.
+        Raises VhoneynetError."""
+        try:
+            dom = self.conn.lookupByName(name)
+            for drive in ET.fromstring(dom.XMLDesc(0)).findall("devices/disk[@device='cdrom']"):
+                target = drive.find("target")
+                if drive.find("source") is None or target is None:
+                    continue
+                empty = (f'<disk type="file" device="cdrom"><target dev="{target.get("dev")}" '
+                         f'bus="{target.get("bus")}"/><readonly/></disk>')
+                dom.updateDeviceFlags(empty, libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE)
+        except libvirt.libvirtError as e:
+            raise VhoneynetError(f"emptying the optical drive of {name} failed: {e.get_error_message()}") from None
+
     def restore_domain(self, state: Path) -> None:
         """Start the (defined, stopped) domain a state file was saved from, running from that
         moment on; the file stays, to be restored again. Raises VhoneynetError."""
+        _agent_sockets_folder()
         try:
             self.conn.restoreFlags(str(state), None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
         except libvirt.libvirtError as e:
@@ -391,6 +409,11 @@ def _b64(domain: str, text: str) -> bytes:
     except ValueError:
         raise AgentUnavailable(domain, "guest-exec-status: output is not base64") from None
     return data
+
+
+def _agent_sockets_folder() -> None:
+    """The folder qemu's agent sockets go in (host-only; /run is emptied by a host reboot)."""
+    naming.AGENT_SOCKETS.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _guest_info(dom: libvirt.virDomain) -> GuestInfo | None:
