@@ -1,8 +1,9 @@
 """A honeypot (or the gateway) answers its guest agent's calls like an attacker would.
 
-The real `Hypervisor` runs over a fake libvirt connection whose domains answer
-`qemuAgentCommand` with hostile replies; every malformed reply must become AgentUnavailable,
-and `down` / `reset`'s hang-up must go on removing whatever the guest answers.
+The real `Hypervisor` runs over a fake libvirt connection whose domains name an agent port in
+their XML, and the agent channel behind that port answers with hostile replies; every malformed
+reply must become AgentUnavailable, and `down` / `reset`'s hang-up must go on removing whatever
+the guest answers.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import libvirt
 import pytest
 
 from tests.integration.conftest import honeynet_up, leftovers, vhn
 from vhoneynet import naming
+from vhoneynet.backend import agent_channel
 from vhoneynet.backend import libvirt as backend
 from vhoneynet.backend.libvirt import (
     AGENT_REPLY_MAX,
     EXEC_OUTPUT_MAX,
     Hypervisor,
+    agent_port,
     agent_reply,
 )
 from vhoneynet.backends import Backends
@@ -44,6 +48,14 @@ def libvirt_error(message: str) -> libvirt.libvirtError:
     return libvirt.libvirtError(message)
 
 
+def not_responding(domain: str = "pot") -> AgentUnavailable:
+    """What the agent channel raises when a guest says nothing in time."""
+    return AgentUnavailable(domain, "guest-exec: no reply from the agent in time")
+
+
+LISTENING: dict[Path, FakeDomain] = {}  # agent port -> the fake domain whose agent answers on it
+
+
 class FakeDomain:
     """A libvirt domain of honeynet HID whose guest agent answers with `answer`."""
 
@@ -51,9 +63,18 @@ class FakeDomain:
         self.guest, self.role, self.answer = guest, role, answer
         self.active, self.defined = True, True
         self.asked: list[tuple[str, float]] = []
+        self.port = Path(f"/run/{HID}/{guest}.agent.sock")
+        LISTENING[self.port] = self
 
     def name(self) -> str:
         return naming.domain(HID, self.guest)
+
+    def XMLDesc(self, _flags=0) -> str:  # the guest console on port 0, the agent on port 1
+        return (f'<domain><name>{self.name()}</name><devices>'
+                f'<serial type="pty"><target type="isa-serial" port="0"/></serial>'
+                f'<serial type="unix"><source mode="bind" path="{self.port}"/>'
+                f'<target type="isa-serial" port="1"><model name="isa-serial"/></target></serial>'
+                f'</devices></domain>')
 
     def metadata(self, *_):
         return (f'<vhn:honeynet xmlns:vhn="{naming.METADATA_NS}" id="{HID}" guest="{self.guest}" '
@@ -71,10 +92,9 @@ class FakeDomain:
     def undefineFlags(self, _flags) -> None:
         self.defined = False
 
-    def agent_command(self, text: str, timeout: float) -> str:
-        request = json.loads(text)
-        self.asked.append((request["execute"], timeout))
-        return self.answer(request, timeout)
+    def agent_command(self, command: str, arguments: dict, timeout: float) -> str:
+        self.asked.append((command, timeout))
+        return self.answer({"execute": command, "arguments": arguments}, timeout)
 
 
 class FakeConnection:
@@ -107,12 +127,13 @@ class FakeFirewall:
 
 
 @pytest.fixture(autouse=True)
-def agent_channel(monkeypatch, request):
-    """libvirt_qemu.qemuAgentCommand goes to the fake domain; not for a test on real guests, whose
-    honeynet this process brings up through the real channel."""
+def fake_agent_channel(monkeypatch, request):
+    """The agent channel goes to the fake domain listening on the port its XML names; not for a
+    test on real guests, whose honeynet this process brings up through the real channel."""
     if request.node.get_closest_marker("libvirt") is None:
-        monkeypatch.setattr(backend.libvirt_qemu, "qemuAgentCommand",
-                            lambda dom, text, timeout, _flags: dom.agent_command(text, timeout))
+        LISTENING.clear()
+        monkeypatch.setattr(agent_channel, "call", lambda _domain, port, command, arguments, timeout:
+                            LISTENING[port].agent_command(command, arguments, timeout))
 
 
 def hypervisor(*domains: FakeDomain) -> Hypervisor:
@@ -246,7 +267,7 @@ HOSTILE_AGENTS = {
     "exec a list": agent(exec_reply="[]"),
     "status wrong shape": agent(status_reply=json.dumps({"return": {"exited": "no"}})),
     "status bad base64": agent(status_reply=status(**{"out-data": "%%%"})),
-    "exec libvirt error": agent(exec_reply=libvirt_error("Guest agent is not responding")),
+    "exec not responding": agent(exec_reply=not_responding()),
     "exec raises anything": agent(exec_reply=RuntimeError("a bug or a surprise in the binding")),
     "exec undecodable": agent(exec_reply=UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")),
     "ping raises anything": agent(ping=MemoryError()),
@@ -271,8 +292,8 @@ def test_down_removes_every_guest_whatever_the_agents_answer(answer, tmp_path):
 
 def test_a_guest_that_never_answers_holds_down_for_seconds_only(tmp_path):
     def silent(_request: dict, timeout: float) -> str:
-        time.sleep(min(timeout, 0.2))  # stands for libvirt waiting `timeout` seconds
-        raise libvirt_error("Guest agent is not responding: timed out")
+        time.sleep(min(timeout, 0.2))  # stands for the channel waiting `timeout` seconds
+        raise not_responding()
 
     guests = [FakeDomain("gateway", "gateway", silent), FakeDomain("dns", "honeypot", silent)]
     b = Backends(hypervisor(*guests), FakeNet(), FakeFirewall(), None)  # type: ignore[arg-type]
@@ -287,7 +308,7 @@ def test_a_guest_that_answers_the_ping_then_stalls_is_bounded(tmp_path):
         if request["execute"] == "guest-ping":
             return PONG
         time.sleep(min(timeout, 0.2))
-        raise libvirt_error("Guest agent is not responding: timed out")
+        raise not_responding()
 
     guests = [FakeDomain("gateway", "gateway", stalls), FakeDomain("dns", "honeypot", stalls)]
     b = Backends(hypervisor(*guests), FakeNet(), FakeFirewall(), None)  # type: ignore[arg-type]
@@ -358,12 +379,13 @@ def test_a_honeypot_claiming_its_spoofs_were_blocked_does_not_make_a_pass(monkey
 ONE_HONEYPOT = [{"name": "dns", "image": "linux-dns", "address": "203.0.113.53"}]
 
 FAKE_AGENT = r'''
-"""Stands in for qemu-ga on the virtio port: syncs and pings right, then answers each
+"""Stands in for qemu-ga on its serial port (COM2): syncs and pings right, then answers each
 guest-exec with the next hostile reply of argv[1:]."""
-import json, os, sys, time
-PORT = "/dev/virtio-ports/org.qemu.guest_agent.0"
+import json, os, sys, time, tty
+PORT = "/dev/ttyS1"
 modes = sys.argv[1:]
-fd = os.open(PORT, os.O_RDWR)
+fd = os.open(PORT, os.O_RDWR | os.O_NOCTTY)
+tty.setraw(fd)  # no echo, no line editing, every byte as sent (as qemu-ga sets it)
 def send(data):
     view = memoryview(data)
     while view:
@@ -388,6 +410,8 @@ while True:
             continue
         command = request.get("execute")
         if command in ("guest-sync", "guest-sync-delimited"):
+            if command == "guest-sync-delimited":
+                send(b"\xff")
             reply(request["arguments"]["id"])
         elif command == "guest-ping":
             reply({})
@@ -418,14 +442,20 @@ def _install_fake_agent(h, guest: str, modes: list[str]) -> None:
     script = ("sleep 2; systemctl stop qemu-guest-agent; "
               f"exec python3 /root/fake-agent.py {' '.join(modes)}")
     vhn("exec", h.hid, guest, "--", "systemd-run", "--unit=vhn-fake-agent", "--collect", "/bin/sh", "-c", script)
-    deadline = time.monotonic() + 90
+    hv = Hypervisor("qemu:///system")
+    try:
+        port = agent_port(domain, hv.domain_xml(domain))
+    finally:
+        hv.close()
+    deadline, problem = time.monotonic() + 90, ""
     while time.monotonic() < deadline:
-        asked = subprocess.run(["virsh", "-c", "qemu:///system", "qemu-agent-command", domain,
-                                '{"execute": "vhn-fake-agent"}', "--timeout", "5"], capture_output=True, text=True)
-        if asked.returncode == 0 and "modes" in asked.stdout:
-            return
+        try:
+            if "modes" in agent_channel.call(domain, port, "vhn-fake-agent", {}, 5):
+                return
+        except AgentUnavailable as e:
+            problem = str(e)
         time.sleep(2)
-    raise AssertionError(f"the fake agent did not take over in {guest}: {asked.stderr}")
+    raise AssertionError(f"the fake agent did not take over in {guest}: {problem}")
 
 
 def _refused_cleanly(proc: subprocess.CompletedProcess) -> str:

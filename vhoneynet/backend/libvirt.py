@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, cast
 
 import libvirt
-import libvirt_qemu
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +25,8 @@ from pydantic import (
 )
 
 from vhoneynet import naming
+from vhoneynet.backend import agent_channel
+from vhoneynet.backend.agent_channel import AGENT_REPLY_MAX
 from vhoneynet.backend.process import exit_code
 from vhoneynet.backend.protocols import ExecResult, GuestInfo
 from vhoneynet.errors import AgentUnavailable, HypervisorUnavailable, VhoneynetError
@@ -276,21 +276,19 @@ class Hypervisor:
 
     def agent(self, domain: str, command: str, arguments: dict | None = None, timeout: float = 10) -> object:
         """One qemu-guest-agent command; returns its `return` value, checked against the reply
-        shape of `command` (see `agent_reply`).
+        shape of `command` (see `agent_reply`). The agent listens on the guest's serial port 1,
+        whose unix socket the live domain XML names (see `agent_port`).
 
         The guest may be owned by an attacker, so anything but a well-formed reply in time
-        (libvirt error, timeout, no agent, malformed reply) raises AgentUnavailable.
+        (no such domain, no agent port, timeout, malformed reply) raises AgentUnavailable.
         """
         if command not in AGENT_REPLIES:
             raise ValueError(f"no reply shape known for agent command {command!r}")
-        request = json.dumps({"execute": command, "arguments": arguments or {}})
         try:
-            dom = self.conn.lookupByName(domain)
-            reply = libvirt_qemu.qemuAgentCommand(dom, request, max(1, math.ceil(timeout)), 0)
+            xml = self.conn.lookupByName(domain).XMLDesc(0)
         except libvirt.libvirtError as e:
             raise AgentUnavailable(domain, e.get_error_message()) from None
-        except (UnicodeError, SystemError) as e:  # bytes libvirt-python could not turn into text
-            raise AgentUnavailable(domain, f"{command}: unreadable reply ({type(e).__name__})") from None
+        reply = agent_channel.call(domain, agent_port(domain, xml), command, arguments or {}, timeout)
         return agent_reply(domain, command, reply)
 
     def agent_ready(self, domain: str, timeout: float = 2) -> bool:
@@ -328,7 +326,6 @@ class Hypervisor:
 # --- agent replies -------------------------------------------------------------
 # A guest's agent is attacker-controlled: every reply is parsed here, once, into a fixed shape.
 
-AGENT_REPLY_MAX = 24 << 20  # characters: qemu-ga caps captured output at 16 MiB, base64 makes it 4/3
 EXEC_OUTPUT_MAX = 16 << 20  # bytes of stdout or stderr, decoded
 _AGENT_CALL_SECONDS = 10  # one agent call waits this long at most
 _Base64 = Annotated[str, StringConstraints(max_length=EXEC_OUTPUT_MAX * 4 // 3 + 4)]
@@ -401,6 +398,21 @@ def agent_reply(domain: str, command: str, reply: object) -> object:
         raise AgentUnavailable(domain, f"{command}: malformed reply ({where}: {first['type']})") from None
     except RecursionError:
         raise AgentUnavailable(domain, f"{command}: reply nested too deep") from None
+
+
+def agent_port(domain: str, xml: str) -> Path:
+    """The unix socket of the guest's agent in a domain's XML: the `source/@path` of its
+    `<serial type="unix">` whose `target/@port` is 1 (COM2). Raises AgentUnavailable when there
+    is none."""
+    try:
+        devices = ET.fromstring(xml).find("devices")
+    except ET.ParseError:
+        raise AgentUnavailable(domain, "its domain XML is unreadable") from None
+    for serial in devices.iterfind("serial[@type='unix']") if devices is not None else ():
+        source = serial.find("source[@path]")
+        if serial.find("target[@port='1']") is not None and source is not None:
+            return Path(source.get("path", ""))
+    raise AgentUnavailable(domain, "its domain has no agent port (a unix socket on serial port 1)")
 
 
 def _b64(domain: str, text: str) -> bytes:
