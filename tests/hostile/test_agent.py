@@ -436,10 +436,10 @@ while True:
 
 
 def _install_fake_agent(h, guest: str, modes: list[str]) -> None:
-    """Replace the guest's qemu-ga by FAKE_AGENT (in its own unit, so stopping qemu-ga does not kill it)."""
+    """Replace the guest's agent (serial-relay) by FAKE_AGENT, in its own unit so stopping the agent does not kill it."""
     domain = naming.domain(h.hid, guest)
     vhn("exec", h.hid, guest, "--", "/bin/sh", "-c", "cat > /root/fake-agent.py", stdin=FAKE_AGENT.encode())
-    script = ("sleep 2; systemctl stop qemu-guest-agent; "
+    script = ("sleep 2; systemctl stop serial-relay; "
               f"exec python3 /root/fake-agent.py {' '.join(modes)}")
     vhn("exec", h.hid, guest, "--", "systemd-run", "--unit=vhn-fake-agent", "--collect", "/bin/sh", "-c", script)
     hv = Hypervisor("qemu:///system")
