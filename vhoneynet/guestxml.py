@@ -95,7 +95,7 @@ def _disguise(topo: Topology, guest: Guest) -> dict | None:
     cpu = chosen.cpu
     drives = chosen.drives(topo.id, guest.name)
     return {"name": chosen.name, "smbios": chosen.smbios(topo.id, guest.name),
-            "bios_table": hardware.bios_table_path(topo.host.storage, chosen),
+            "tables": hardware.table_paths(topo.host.storage, chosen),
             "cpu": {"vendor": cpu.vendor, "model-id": cpu.model_id, "family": cpu.family,
                     "model": cpu.model, "stepping": cpu.stepping},
             "acpi": {"oem_id": chosen.acpi_oem[0], "oem_table_id": chosen.acpi_oem[1]},

@@ -72,6 +72,7 @@ class Profile:
     acpi_oem: tuple[str, str]  # OEM id (6) and OEM table id (8) of the ACPI tables; qemu's are BOCHS, BXPC
     disk: Drive
     optical: Drive
+    chassis: int  # SMBIOS chassis type: 3 desktop, 35 mini PC, 23 rack mount (qemu says 1, "Other")
 
     def serial(self, hid: str, guest: str, part: str = "system") -> str:
         """A serial number in this vendor's form, stable per honeynet, honeypot and part."""
@@ -92,6 +93,17 @@ class Profile:
         strings = (self.bios_vendor, self.bios_version, self.bios_date)
         return header + b"".join(text.encode("ascii") + b"\0" for text in strings) + b"\0"
 
+    def chassis_table(self) -> bytes:
+        """SMBIOS type 3 (system enclosure), with the profile's chassis type: libvirt and qemu
+        7.2 set only its strings, and leave the type at 1 ("Other")."""
+        header = struct.pack("<BBHBBBBBBBBBIBBBBB", 3, 0x16, 0x0300, 1, self.chassis, 2, 0, 0, 3, 3, 3, 3, 0, 0, 1, 0, 0, 0)
+        return header + b"".join(text.encode("ascii") + b"\0" for text in (self.manufacturer, self.version)) + b"\0"
+
+    def tables(self) -> dict[str, bytes]:
+        """The SMBIOS structures qemu reads from files (`-smbios file=`, one structure a file),
+        by the suffix of their file name."""
+        return {"": self.bios_table(), "-chassis": self.chassis_table()}
+
     def smbios(self, hid: str, guest: str) -> dict[str, dict[str, str]]:
         """libvirt <sysinfo type='smbios'> entries, by block (the BIOS block is `bios_table`)."""
         serial = self.serial(hid, guest)
@@ -100,7 +112,6 @@ class Profile:
                        "serial": serial, "sku": self.sku, "family": self.family},
             "baseBoard": {"manufacturer": self.manufacturer, "product": self.board_product, "version": "A00",
                           "serial": self.serial(hid, guest, "board")},
-            "chassis": {"manufacturer": self.manufacturer, "version": self.version, "serial": serial},
         }
 
 
@@ -133,16 +144,16 @@ _XEON = Cpu("GenuineIntel", "Intel(R) Xeon(R) E-2234 CPU @ 3.60GHz", 6, 158, 10)
 CATALOGUE: dict[str, Profile] = {p.name: p for p in (
     Profile("dell-optiplex-7070", "Dell Inc.", "1.21.0", "07/12/2023", "Dell Inc.", "OptiPlex 7070",
             "OptiPlex", "08E1", "Not Specified", "0YNVJG", "AAAAAAA", ("d8:9e:f3", "b8:85:84", "e4:54:e8"), _COFFEE_LAKE,
-            ("DELL  ", "CBX3    "), _SSD_TOSHIBA, _DVD),
+            ("DELL  ", "CBX3    "), _SSD_TOSHIBA, _DVD, 3),
     Profile("hp-prodesk-600-g6", "HP", "S01 Ver. 02.14.00", "03/08/2023", "HP", "HP ProDesk 600 G6 Small Form Factor PC",
             "103C_53307F HP ProDesk", "1D2F6EA#ABA", "SBKPF", "8715", "CZC999AAAA", ("3c:52:82", "ec:8e:b5", "a0:8c:fd"), _COMET_LAKE,
-            ("HPQOEM", "8715    "), _SSD_SAMSUNG, _DVD),
+            ("HPQOEM", "8715    "), _SSD_SAMSUNG, _DVD, 3),
     Profile("lenovo-thinkcentre-m720q", "LENOVO", "M1UKT4BA", "11/06/2023", "LENOVO", "10T7S0AD00",
             "ThinkCentre M720q", "LENOVO_MT_10T7_BU_Think_FM_ThinkCentre M720q", "ThinkCentre M720q", "3136", "PC1AAAAA",
-            ("e8:6a:64", "6c:4b:90", "98:fa:9b"), _COFFEE_LAKE, ("LENOVO", "CB-01   "), _SSD_SAMSUNG, _DVD),
+            ("e8:6a:64", "6c:4b:90", "98:fa:9b"), _COFFEE_LAKE, ("LENOVO", "CB-01   "), _SSD_SAMSUNG, _DVD, 35),
     Profile("supermicro-x11scl", "American Megatrends Inc.", "2.6", "11/23/2022", "Supermicro", "SYS-5019C-M",
             "SMC X11", "Default string", "0123456789", "X11SCL-F", "S999999X9999999", ("ac:1f:6b", "3c:ec:ef"), _XEON,
-            ("SUPERM", "SMCI--MB"), _SSD_MICRON, _DVD),
+            ("SUPERM", "SMCI--MB"), _SSD_MICRON, _DVD, 23),
 )}
 
 
@@ -170,22 +181,27 @@ def mac(hid: str, guest: str, choice: str = AUTO, nic: int = 0) -> str:
     return naming.mac(hid, guest, nic, oui=chosen.ouis[digest[0] % len(chosen.ouis)])
 
 
-def bios_table_path(storage: Path, chosen: Profile) -> Path:
-    return storage / TABLES / f"{chosen.name}.smbios"
+def bios_table_path(storage: Path, chosen: Profile, suffix: str = "") -> Path:
+    return storage / TABLES / f"{chosen.name}{suffix}.smbios"
+
+
+def table_paths(storage: Path, chosen: Profile) -> list[Path]:
+    """The files of every SMBIOS structure of `chosen` (written by `write_bios_tables`)."""
+    return [bios_table_path(storage, chosen, suffix) for suffix in chosen.tables()]
 
 
 def write_bios_tables(storage: Path) -> None:
-    """Write every profile's BIOS table where qemu reads it (world-readable: nothing in it is
-    secret, and qemu runs as its own user); unchanged files are left alone."""
+    """Write every profile's SMBIOS tables where qemu reads them (world-readable: nothing in
+    them is secret, and qemu runs as its own user); unchanged files are left alone."""
     folder = storage / TABLES
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
     for chosen in CATALOGUE.values():
-        path = bios_table_path(storage, chosen)
-        table = chosen.bios_table()
-        if path.exists() and path.read_bytes() == table:
-            continue
-        partial = path.with_suffix(".partial")
-        partial.write_bytes(table)
-        partial.chmod(0o644)
-        os.replace(partial, path)
+        for suffix, table in chosen.tables().items():
+            path = bios_table_path(storage, chosen, suffix)
+            if path.exists() and path.read_bytes() == table:
+                continue
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(table)
+            partial.chmod(0o644)
+            os.replace(partial, path)

@@ -33,7 +33,7 @@ _VM_OUIS = {"52:54:00": "qemu/KVM", "08:00:27": "VirtualBox", "00:0c:29": "VMwar
 
 @dataclass
 class Tell:
-    check: str  # dmi | cpu | detect-virt | pci | mac | disk | seed | dmesg | name | loghost | agent | clock
+    check: str  # dmi | cpu | detect-virt | pci | mac | disk | seed | dmesg | name | loghost | agent | clock | acpi | firmware
     found: str
 
 
@@ -123,6 +123,27 @@ def _name(key: str, value: str) -> Tell | None:
     return Tell("name", f"{key}: {value}")
 
 
+def _acpi(_: str, value: str) -> Tell | None:
+    return Tell("acpi", f"ACPI table {value}") if re.search(r"BOCHS|BXPC", value) else None
+
+
+def _fw_cfg(_: str, value: str) -> Tell:
+    return Tell("firmware", f"qemu's firmware configuration device ({value})")
+
+
+def _chassis(_: str, value: str) -> Tell | None:
+    # 1 is "Other", what qemu's own SMBIOS table says; a PC says 3 (desktop), 35 (mini PC), 23 (rack) …
+    return Tell("dmi", "chassis type 1 (Other), qemu's own") if value == "1" else None
+
+
+def _package(_: str, value: str) -> Tell:
+    return Tell("agent", f"package {value} installed")
+
+
+def _disk_rev(_: str, value: str) -> Tell | None:
+    return Tell("disk", f"firmware revision {value} (qemu's own)") if value.endswith(" 2.5+") else None
+
+
 def _hypervisor(_: str, value: str) -> Tell:
     return Tell("dmi", f"/sys/hypervisor/type: {value}")
 
@@ -135,6 +156,7 @@ _JUDGES: dict[str, Callable[[str, str], Tell | None]] = {
     "dmi": _dmi, "cpu": _cpu, "detect-virt": _detect_virt, "pci": _pci, "mac": _mac, "disk": _disk,
     "label": _label, "dmesg": _dmesg, "clocksource": _clock, "process": _name, "file": _name,
     "mention": _name, "cmdline": _name, "hypervisor": _hypervisor, "syslog-answers": _loghost,
+    "acpi": _acpi, "fw-cfg": _fw_cfg, "chassis": _chassis, "package": _package, "disk-rev": _disk_rev,
 }
 
 

@@ -28,6 +28,11 @@ label\tcidata
 process\tqemu-ga
 file\t/usr/local/sbin/vhn-audit
 syslog-answers\t203.0.113.254 514
+acpi\tDSDT BOCHS BXPC    
+fw-cfg\t/sys/firmware/qemu_fw_cfg
+chassis\t1
+package\tqemu-guest-agent
+disk-rev\tsda 2.5+
 """
 PC_FACTS = """dmi.sys_vendor\tDell Inc.
 dmi.product_name\tOptiPlex 7070
@@ -38,12 +43,16 @@ mac\teth0 d8:9e:f3:01:02:03
 disk\tsda ATA Samsung SSD 860
 clocksource\ttsc
 cmdline\tBOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet
+acpi\tDSDT DELL  CBX3    
+chassis\t3
+disk-rev\tsda RVT04B6Q
 """
 
 
 def test_every_tell_of_a_plain_qemu_guest_is_found():
     checks = [t.check for t in judge(parse_facts(QEMU_FACTS))]
-    for check in ("dmi", "cpu", "detect-virt", "pci", "mac", "disk", "seed", "agent", "name", "loghost"):
+    for check in ("dmi", "cpu", "detect-virt", "pci", "mac", "disk", "seed", "agent", "name", "loghost", "acpi",
+                  "firmware"):
         assert check in checks, check
     assert checks.count("pci") == 2 and checks.count("cpu") == 2
 
@@ -103,3 +112,12 @@ def test_bios_table_is_a_type_0_structure_without_the_virtual_machine_bit(tmp_pa
     hardware.write_bios_tables(tmp_path)
     path = hardware.bios_table_path(tmp_path, p)
     assert path.read_bytes() == table and path.stat().st_mode & 0o777 == 0o644
+
+
+def test_chassis_table_is_a_type_3_structure_with_the_profile_s_chassis_type(tmp_path):
+    p = hardware.CATALOGUE["lenovo-thinkcentre-m720q"]
+    table = p.chassis_table()
+    assert table[0] == 3 and table[1] == 0x16 and table[5] == 35  # a mini PC, not qemu's 1 (Other)
+    assert table[0x16:].split(b"\0")[:2] == [b"LENOVO", b"ThinkCentre M720q"] and table.endswith(b"\0\0")
+    hardware.write_bios_tables(tmp_path)
+    assert [path.read_bytes() for path in hardware.table_paths(tmp_path, p)] == [p.bios_table(), table]

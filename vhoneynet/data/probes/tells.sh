@@ -24,7 +24,21 @@ done
 for l in /dev/disk/by-label/*; do
 	[ -e "$l" ] && fact label "${l##*/}"
 done
-dmesg 2>/dev/null | grep -iE 'hypervisor detected|qemu|kvm-clock|bochs|seabios' | head -n 5 | while IFS= read -r line; do fact dmesg "$line"; done
+for t in /sys/firmware/acpi/tables/*; do
+	# bytes 10-23 of an ACPI table header: OEM id and OEM table id (qemu's are BOCHS and BXPC)
+	[ -f "$t" ] && fact acpi "${t##*/} $(dd if="$t" bs=1 skip=10 count=14 2>/dev/null | tr -c '[:alnum:] ._-' ' ')"
+done
+[ -e /sys/firmware/qemu_fw_cfg ] && fact fw-cfg /sys/firmware/qemu_fw_cfg
+fact chassis "$(cat /sys/class/dmi/id/chassis_type 2>/dev/null)"
+dpkg-query -W -f '${Package} ${Status}\n' qemu-guest-agent spice-vdagent open-vm-tools virtualbox-guest-utils \
+	xe-guest-utilities hyperv-daemons 2>/dev/null | grep ' installed$' | while read -r p _; do fact package "$p"; done
+for d in /sys/block/*/device; do
+	b=${d%/device}
+	[ -r "$d/rev" ] && fact disk-rev "${b##*/} $(cat "$d/rev")"
+done
+grep -rlsiE 'vhoneynet|honeynet|honeypot|vhn-' /var/lib/cloud /var/log/cloud-init.log /var/log/cloud-init-output.log \
+	2>/dev/null | head -n 5 | while IFS= read -r p; do fact mention "$p"; done
+dmesg 2>/dev/null | grep -iE 'hypervisor detected|qemu|kvm-clock|bochs|bxpc|seabios' | head -n 5 | while IFS= read -r line; do fact dmesg "$line"; done
 fact clocksource "$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
 fact cmdline "$(cat /proc/cmdline)"
 ps -eo comm= 2>/dev/null | grep -iE 'qemu-ga|vhn|honey|spice|vdagent' | sort -u | while IFS= read -r p; do fact process "$p"; done
