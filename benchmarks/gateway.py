@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vhoneynet import naming  # noqa: E402
 from vhoneynet.backends import Backends, execute  # noqa: E402
-from vhoneynet.gateway import control, verify  # noqa: E402
+from vhoneynet.gateway.live import control, verify  # noqa: E402
 from vhoneynet.plan import plan, verify_addresses  # noqa: E402
 
 RECEIVER = r"""

@@ -24,7 +24,7 @@ from vhoneynet.backend.protocols import (
 from vhoneynet.capture import follower as capture_follower
 from vhoneynet.capture import share
 from vhoneynet.errors import GuestNotFound, HoneynetNotFound
-from vhoneynet.gateway import alerts
+from vhoneynet.gateway.live import alerts
 from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import DEFAULT_URI, Topology
 

@@ -26,7 +26,7 @@ from vhoneynet.errors import (
     SubnetCollision,
     VhoneynetError,
 )
-from vhoneynet.gateway import config as gateway_config
+from vhoneynet.gateway.config import disk as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
 from vhoneynet.images import BuiltImage, brought_disk

@@ -12,15 +12,15 @@ from ruamel.yaml import YAML
 
 from vhoneynet import hardware
 from vhoneynet.errors import BadLimitChange
-from vhoneynet.gateway import ips, reject, rulefiles
-from vhoneynet.gateway.config import (
+from vhoneynet.gateway.config import ips, reject, rulefiles
+from vhoneynet.gateway.config.disk import (
     config_files,
     limits_context,
     rate_bytes,
     ruleset,
     size_bytes,
 )
-from vhoneynet.gateway.control import parse_changes
+from vhoneynet.gateway.live.control import parse_changes
 from vhoneynet.plan import plan, verify_addresses
 from vhoneynet.render import render
 from vhoneynet.rundir import CaptureFolder, RunDir
@@ -128,7 +128,7 @@ def test_alert_loop_is_valid_bash_and_ignores_the_verify_probe(tmp_path):
 
 
 def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_path):
-    from vhoneynet.gateway import alerts
+    from vhoneynet.gateway.live import alerts
 
     got = tmp_path / "got.jsonl"
     t = loads(BASE + f"host: {{storage: {tmp_path}}}\ngateway:\n  data_control:\n"
@@ -308,14 +308,14 @@ def test_rule_files_must_be_absolute_regular_bounded_utf8(tmp_path, monkeypatch)
 
 
 def test_config_disk_grows_with_rule_files():
-    from vhoneynet.gateway.config import CONFIG_DISK_KIB, config_disk_kib
+    from vhoneynet.gateway.config.disk import CONFIG_DISK_KIB, config_disk_kib
 
     assert config_disk_kib({"a": "x"}) == CONFIG_DISK_KIB
     assert config_disk_kib({"et.rules": "x" * 40 * 1024**2}) >= 50 * 1024
 
 
 def test_verify_containment_verdicts_name_what_crossed():
-    from vhoneynet.gateway.verify import _containment_verdicts
+    from vhoneynet.gateway.live.verify import _containment_verdicts
 
     t = topo()
     batch = [{"cls": "log4shell", "name": "jndi", "port": 80, "text": "${jndi:x}"},

@@ -33,8 +33,8 @@ from vhoneynet.errors import (
     DataControlFailed,
     VerifyUnavailable,
 )
-from vhoneynet.gateway.config import rate_bytes, size_bytes
-from vhoneynet.gateway.control import TABLE, nft, saved_topology
+from vhoneynet.gateway.config.disk import rate_bytes, size_bytes
+from vhoneynet.gateway.live.control import TABLE, nft, saved_topology
 from vhoneynet.plan import fence_target, plan, verify_addresses
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 
