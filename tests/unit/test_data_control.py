@@ -128,6 +128,7 @@ def test_alert_loop_is_valid_bash_and_ignores_the_verify_probe(tmp_path):
 
 
 def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_path):
+    from vhoneynet.capture import follower
     from vhoneynet.gateway.live import alerts
 
     got = tmp_path / "got.jsonl"
@@ -147,7 +148,7 @@ def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_pat
     alerts.follow(t, poll=0, until=until)
     delivered = [json.loads(line) for line in got.read_text().splitlines() if line]
     assert [a["honeypot"] for a in delivered] == ["web"]  # nothing from before the follower, nothing twice
-    assert alerts.start_follower(topo()) is None  # no hook, no process
+    assert follower.start_alerts_follower(topo()) is None  # no hook, no process
 
 
 def test_reject_becomes_a_marked_alert_that_the_ruleset_answers():
