@@ -13,6 +13,12 @@ from vhoneynet import hardware, naming
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.topology.model import Topology
 
+# The veth indexes (naming.veth) held back for temporary hosts, above every outside host's.
+# They may run at the same time (`verify` during a `reset`'s probes), so each has its own.
+SERVICE_PROBE_VETH = naming.MAX_OUTSIDE  # up/reset: the service prober, when no outside host exists
+VERIFY_SINK_VETH = naming.MAX_OUTSIDE + 1  # verify: the sink on the internet side
+VERIFY_PROBE_VETH = naming.MAX_OUTSIDE + 2  # verify: the probe playing a compromised honeypot
+
 
 @dataclass(frozen=True)
 class Nic:

@@ -22,7 +22,7 @@ from vhoneynet import naming
 from vhoneynet.backend.process import run_in_netns
 from vhoneynet.errors import CommandTimedOut
 from vhoneynet.images import Service
-from vhoneynet.plan import free_addresses
+from vhoneynet.plan import SERVICE_PROBE_VETH, free_addresses
 from vhoneynet.topology.model import Topology
 
 PROBE_HOST = "probe"
@@ -95,7 +95,7 @@ def probe_source(hid: str, outside: list[str], net, ext_bridge: str, free: IPv4I
     if free is None:
         yield None
         return
-    ns, veth = naming.netns(hid, PROBE_HOST), naming.veth(hid, naming.SERVICE_PROBE_VETH)
+    ns, veth = naming.netns(hid, PROBE_HOST), naming.veth(hid, SERVICE_PROBE_VETH)
     net.add_outside_host(ns, ext_bridge, veth, free, mac=naming.mac(hid, PROBE_HOST))
     try:
         yield ProbeSource(ns)

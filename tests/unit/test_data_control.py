@@ -10,7 +10,7 @@ from importlib.resources import files
 import pytest
 from ruamel.yaml import YAML
 
-from vhoneynet import hardware
+from vhoneynet import hardware, naming
 from vhoneynet.errors import BadLimitChange
 from vhoneynet.gateway.config import ips, reject, rulefiles
 from vhoneynet.gateway.config.disk import (
@@ -21,7 +21,13 @@ from vhoneynet.gateway.config.disk import (
     size_bytes,
 )
 from vhoneynet.gateway.live.control import parse_changes
-from vhoneynet.plan import plan, verify_addresses
+from vhoneynet.plan import (
+    SERVICE_PROBE_VETH,
+    VERIFY_PROBE_VETH,
+    VERIFY_SINK_VETH,
+    plan,
+    verify_addresses,
+)
 from vhoneynet.render import render
 from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology import loads
@@ -116,6 +122,11 @@ def test_verify_addresses_are_free_and_distinct():
     assert len({probe, sink, spoofed}) == 3
     assert str(probe) == "203.0.113.253" and all(a != t.honeypots[0].address for a in (probe, sink, spoofed))
 
+
+def test_temporary_hosts_hold_veths_of_their_own_above_every_outside_host():
+    held = (SERVICE_PROBE_VETH, VERIFY_SINK_VETH, VERIFY_PROBE_VETH)
+    assert len(set(held)) == 3 and min(held) >= naming.MAX_OUTSIDE
+    assert all(len(naming.veth("abcdefgh", i)) <= 15 for i in held)  # the kernel's longest interface name
 
 def test_alert_loop_is_valid_bash_and_ignores_the_verify_probe(tmp_path):
     import subprocess
