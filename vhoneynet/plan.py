@@ -158,6 +158,12 @@ def verify_addresses(topo: Topology) -> tuple[IPv4Address, IPv4Address, IPv4Addr
     return free[0], free[1], free[2]
 
 
+def service_probe_address(topo: Topology) -> IPv4Interface | None:
+    """The highest free honeynet address, where `up`'s temporary service prober sits; None if none is free."""
+    free = free_addresses(topo)
+    return IPv4Interface(f"{free[0]}/{topo.networks.honeynet.cidr.prefixlen}") if free else None
+
+
 def fence_target(topo: Topology) -> IPv4Address | None:
     """The address verify sends to in the first fenced network (its first host), if any."""
     fence = topo.gateway.data_control.fence

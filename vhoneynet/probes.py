@@ -22,8 +22,7 @@ from vhoneynet import naming
 from vhoneynet.backend.process import run_in_netns
 from vhoneynet.errors import CommandTimedOut
 from vhoneynet.images import Service
-from vhoneynet.plan import SERVICE_PROBE_VETH, free_addresses
-from vhoneynet.topology.model import Topology
+from vhoneynet.plan import SERVICE_PROBE_VETH
 
 PROBE_HOST = "probe"
 BANNER_SERVICES = {"ssh", "smtp", "mysql", "ftp", "pop3", "imap"}
@@ -45,12 +44,6 @@ class Probe:
 
     def __str__(self) -> str:
         return f"{self.service} {self.address}:{self.port}"
-
-
-def free_address(topo: Topology) -> IPv4Interface | None:
-    """The highest free honeynet address (see plan.free_addresses): where a temporary probe host sits."""
-    free = free_addresses(topo)
-    return IPv4Interface(f"{free[0]}/{topo.networks.honeynet.cidr.prefixlen}") if free else None
 
 
 def probes_for(guest: str, address: str, services: tuple[Service, ...]) -> list[Probe]:
