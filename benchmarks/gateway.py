@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vhoneynet import naming  # noqa: E402
 from vhoneynet.backends import Backends, execute  # noqa: E402
-from vhoneynet.gateway import control, verify  # noqa: E402
-from vhoneynet.plan import plan, verify_addresses  # noqa: E402
+from vhoneynet.gateway.live import control, verify  # noqa: E402
+from vhoneynet.plan import VERIFY_PROBE_VETH, VERIFY_SINK_VETH, plan, verify_addresses  # noqa: E402
 
 RECEIVER = r"""
 import json, socket, sys, time
@@ -185,7 +185,7 @@ def run(hid: str, seconds: float) -> dict:
     prefix = topo.networks.honeynet.cidr.prefixlen
     probe_mac, sink_mac = naming.mac(hid, verify.PROBE), naming.mac(hid, verify.SINK)
     probe_ns, sink_ns = naming.netns(hid, verify.PROBE), naming.netns(hid, verify.SINK)
-    veths = (naming.veth(hid, naming.VERIFY_PROBE_VETH), naming.veth(hid, naming.VERIFY_SINK_VETH))
+    veths = (naming.veth(hid, VERIFY_PROBE_VETH), naming.veth(hid, VERIFY_SINK_VETH))
     element = f"{{ {probe_mac} . {probe} }}"
     result: dict = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}",
                     "honeynet": hid, "seconds_per_test": seconds}

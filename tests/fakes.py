@@ -29,7 +29,7 @@ from vhoneynet.errors import (
     UnknownRecipe,
     VhoneynetError,
 )
-from vhoneynet.gateway.config import READY_MARK
+from vhoneynet.gateway.config.disk import READY_MARK
 from vhoneynet.images import BuiltImage, Service
 from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import Topology

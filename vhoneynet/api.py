@@ -25,8 +25,8 @@ from typing import Self
 from vhoneynet import labs, lifecycle, naming, tells
 from vhoneynet.backends import Backends, execute
 from vhoneynet.capture import session
-from vhoneynet.gateway import alerts as gateway_alerts
-from vhoneynet.gateway import verify as gateway_verify
+from vhoneynet.gateway.live import alerts as gateway_alerts
+from vhoneynet.gateway.live import verify as gateway_verify
 from vhoneynet.permissions import private_files
 from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology import Topology, load_with_recipes

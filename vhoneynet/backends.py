@@ -24,7 +24,6 @@ from vhoneynet.backend.protocols import (
 from vhoneynet.capture import follower as capture_follower
 from vhoneynet.capture import share
 from vhoneynet.errors import GuestNotFound, HoneynetNotFound
-from vhoneynet.gateway import alerts
 from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import DEFAULT_URI, Topology
 
@@ -40,11 +39,11 @@ class LocalCapture:
         share.release(path)
 
     def start_followers(self, topo: Topology) -> None:
-        alerts.start_follower(topo)  # delivers data-control alerts to the topology's hook, if any
+        capture_follower.start_alerts_follower(topo)  # delivers data-control alerts to the topology's hook, if any
         capture_follower.start_follower(topo)  # keeps the local event store current (and ships it)
 
     def stop_followers(self, run: RunDir) -> None:
-        alerts.stop_follower(run)
+        capture_follower.stop_alerts_follower(run)
         capture_follower.stop_follower(run)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vhoneynet import hardware, naming
-from vhoneynet.gateway.config import CAPTURE_TAG
+from vhoneynet.gateway.config.disk import CAPTURE_TAG
 from vhoneynet.images import BuiltImage
 from vhoneynet.plan import Guest
 from vhoneynet.render import render

@@ -96,6 +96,7 @@ def _kvm_device_group(dev: Path = Path("/dev/kvm")) -> Finding:
 
 
 def _libvirt(uri: str) -> Finding:
+    # Imported here: the libvirt binding is loaded only for this check.
     from vhoneynet.backend.libvirt import Hypervisor
 
     hv = Hypervisor(uri)

@@ -278,6 +278,7 @@ class ImageStore:
         """
         recipe = Recipe.load(name, self.recipes_dir)
         if recipe.builder == "windows-iso":
+            # Imported here: windows brings jinja2, which only this builder needs.
             from vhoneynet import windows
 
             windows.check_iso(name, iso)

@@ -26,14 +26,14 @@ from vhoneynet.errors import (
     SubnetCollision,
     VhoneynetError,
 )
-from vhoneynet.gateway import config as gateway_config
+from vhoneynet.gateway.config import disk as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
 from vhoneynet.images import BuiltImage, brought_disk
 from vhoneynet.neighbours import check_neighbours, host_lock, summary
 from vhoneynet.permissions import group_id
-from vhoneynet.plan import Guest, Plan, admin_addresses, plan
-from vhoneynet.probes import Probe, ProbeSource, free_address, probe_source, probes_for
+from vhoneynet.plan import Guest, Plan, admin_addresses, plan, service_probe_address
+from vhoneynet.probes import Probe, ProbeSource, probe_source, probes_for
 from vhoneynet.readiness import ConsoleWatch, Restored
 from vhoneynet.render import render
 from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
@@ -297,7 +297,7 @@ def guest_probes(topo: Topology, p: Plan, images: dict[str, BuiltImage]) -> dict
 
 def probing(topo: Topology, p: Plan, b: Backends):
     """Where service probes run from for this honeynet (context manager; see probes.probe_source)."""
-    return probe_source(topo.id, [o.name for o in topo.outside], b.net, p.bridge("ext").name, free_address(topo))
+    return probe_source(topo.id, [o.name for o in topo.outside], b.net, p.bridge("ext").name, service_probe_address(topo))
 
 
 # --- down ------------------------------------------------------------------

@@ -26,12 +26,9 @@ AGENT_SOCKETS = Path("/run/vhoneynet/agent")
 
 BRIDGE_ROLES = ("ext", "int", "adm")
 
-# veth indexes on the internet bridge: outside hosts take 0.., and three are held back for
-# the temporary hosts, which may run at the same time (`verify` during a `reset`'s probes).
+# veth indexes on the internet bridge have two digits (`veth`): outside hosts take
+# 0 .. MAX_OUTSIDE - 1, and the indexes above are held back for temporary hosts (plan.py).
 MAX_OUTSIDE = 97
-SERVICE_PROBE_VETH = 97  # up/reset: the service prober, when no outside host exists
-VERIFY_SINK_VETH = 98  # verify: the sink on the internet side
-VERIFY_PROBE_VETH = 99  # verify: the probe playing a compromised honeypot
 
 # What each kind of name given on the command line may be, and how to say so. Every id and
 # name becomes part of a path or a resource name, so none is used before it passes `checked`.

@@ -13,6 +13,12 @@ from vhoneynet import hardware, naming
 from vhoneynet.errors import VerifyUnavailable
 from vhoneynet.topology.model import Topology
 
+# The veth indexes (naming.veth) held back for temporary hosts, above every outside host's.
+# They may run at the same time (`verify` during a `reset`'s probes), so each has its own.
+SERVICE_PROBE_VETH = naming.MAX_OUTSIDE  # up/reset: the service prober, when no outside host exists
+VERIFY_SINK_VETH = naming.MAX_OUTSIDE + 1  # verify: the sink on the internet side
+VERIFY_PROBE_VETH = naming.MAX_OUTSIDE + 2  # verify: the probe playing a compromised honeypot
+
 
 @dataclass(frozen=True)
 class Nic:
@@ -150,6 +156,12 @@ def verify_addresses(topo: Topology) -> tuple[IPv4Address, IPv4Address, IPv4Addr
     if len(free) < 3:
         raise VerifyUnavailable(topo.id, f"no three free addresses left in {topo.networks.honeynet.cidr}")
     return free[0], free[1], free[2]
+
+
+def service_probe_address(topo: Topology) -> IPv4Interface | None:
+    """The highest free honeynet address, where `up`'s temporary service prober sits; None if none is free."""
+    free = free_addresses(topo)
+    return IPv4Interface(f"{free[0]}/{topo.networks.honeynet.cidr.prefixlen}") if free else None
 
 
 def fence_target(topo: Topology) -> IPv4Address | None:

@@ -22,8 +22,7 @@ from vhoneynet import naming
 from vhoneynet.backend.process import run_in_netns
 from vhoneynet.errors import CommandTimedOut
 from vhoneynet.images import Service
-from vhoneynet.plan import free_addresses
-from vhoneynet.topology.model import Topology
+from vhoneynet.plan import SERVICE_PROBE_VETH
 
 PROBE_HOST = "probe"
 BANNER_SERVICES = {"ssh", "smtp", "mysql", "ftp", "pop3", "imap"}
@@ -45,12 +44,6 @@ class Probe:
 
     def __str__(self) -> str:
         return f"{self.service} {self.address}:{self.port}"
-
-
-def free_address(topo: Topology) -> IPv4Interface | None:
-    """The highest free honeynet address (see plan.free_addresses): where a temporary probe host sits."""
-    free = free_addresses(topo)
-    return IPv4Interface(f"{free[0]}/{topo.networks.honeynet.cidr.prefixlen}") if free else None
 
 
 def probes_for(guest: str, address: str, services: tuple[Service, ...]) -> list[Probe]:
@@ -95,7 +88,7 @@ def probe_source(hid: str, outside: list[str], net, ext_bridge: str, free: IPv4I
     if free is None:
         yield None
         return
-    ns, veth = naming.netns(hid, PROBE_HOST), naming.veth(hid, naming.SERVICE_PROBE_VETH)
+    ns, veth = naming.netns(hid, PROBE_HOST), naming.veth(hid, SERVICE_PROBE_VETH)
     net.add_outside_host(ns, ext_bridge, veth, free, mac=naming.mac(hid, PROBE_HOST))
     try:
         yield ProbeSource(ns)

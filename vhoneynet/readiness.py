@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vhoneynet.gateway.config import FAILED_MARK, READY_MARK
+from vhoneynet.gateway.config.disk import FAILED_MARK, READY_MARK
 
 _CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at")
 _PANIC = re.compile(r"(?<!end )Kernel panic - not syncing: [^\r\n\]]*")

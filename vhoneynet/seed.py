@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 
 from vhoneynet import hardware
-from vhoneynet.gateway import capture
+from vhoneynet.gateway.config import capture
 from vhoneynet.render import render
 from vhoneynet.topology.model import Honeypot, Topology
 

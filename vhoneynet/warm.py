@@ -17,7 +17,7 @@ share (virtiofs) cannot be migrated, which is what a save is.
 What the guest must not notice, and how (see `settle`): its clock jumps to now (qemu-ga's
 guest-set-time) instead of running on from the saved second; connections of its old life end as
 after a crash: the gateway drops its end of them (`ss -K`), so the restored guest's next packet
-on one gets a reset and its log forwarders reconnect (gateway/capture.py).
+on one gets a reset and its log forwarders reconnect (gateway/config/capture.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 from vhoneynet.backend.disks import write_qcow2_overlay
 from vhoneynet.backends import Backends
 from vhoneynet.errors import AgentUnavailable, VhoneynetError
-from vhoneynet.gateway import capture
+from vhoneynet.gateway.config import capture
 from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.plan import Guest
 from vhoneynet.rundir import RunDir

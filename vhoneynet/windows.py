@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from vhoneynet import naming
 from vhoneynet.backend.disks import make_vfat
 from vhoneynet.backend.process import run
 from vhoneynet.errors import ImageBuildFailed, WindowsIsoMissing
@@ -88,8 +89,6 @@ def domain_xml(recipe_dir: Path, *, name: str, hid: str, guest: str, image: str,
                console_log: Path, memory: int = 2048, vcpus: int = 2, accel: str = "kvm", nics: tuple = (),
                address: str | None = None, iso: Path | None = None, answer_disk: Path | None = None) -> str:
     """A domain for a Windows guest: q35, OVMF, Hyper-V enlightenments, SATA disk, e1000e NICs."""
-    from vhoneynet import naming
-
     return render_recipe(
         recipe_dir, "domain.xml.j2",
         name=name, hid=hid, guest=guest, role="honeypot", image=image, address=address, ns=naming.METADATA_NS,

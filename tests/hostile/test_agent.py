@@ -33,7 +33,7 @@ from vhoneynet.backend.libvirt import (
 from vhoneynet.backends import Backends
 from vhoneynet.capture import sessions
 from vhoneynet.errors import FAILED, AgentUnavailable
-from vhoneynet.gateway import verify
+from vhoneynet.gateway.live import verify
 from vhoneynet.lifecycle import down
 from vhoneynet.plan import plan, verify_addresses
 from vhoneynet.topology import loads

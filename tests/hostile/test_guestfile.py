@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from vhoneynet.capture import archive, guestfile
 from vhoneynet.capture.store import CaptureStore
-from vhoneynet.gateway import alerts
+from vhoneynet.gateway.live import alerts
 from vhoneynet.rundir import CaptureFolder
 
 HID = "vhnhost"

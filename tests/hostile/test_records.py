@@ -153,7 +153,7 @@ def test_file_names_that_are_not_honeypot_names_are_not_read(capture: Path):
 
 
 def test_hostile_alert_lines_are_skipped(capture: Path):
-    from vhoneynet.gateway import alerts
+    from vhoneynet.gateway.live import alerts
 
     day = _share(capture)
     (day / "alerts.jsonl").write_text("[" * 100_000 + "\n[1]\n\"x\"\n" + '{"kind": "limit"}\n')

@@ -197,7 +197,7 @@ while time.time() < end:
 
 def test_lockdown_stops_outbound_within_a_second_and_unlock_restores_it(honeynet: Honeynet, tmp_path):
     from vhoneynet.backends import Backends
-    from vhoneynet.gateway import control
+    from vhoneynet.gateway.live import control
 
     b = Backends.for_host()
     pcap = str(tmp_path / "lock.pcap")

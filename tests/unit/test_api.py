@@ -163,7 +163,7 @@ def test_reset_and_checkpoint_hand_their_arguments_to_the_labs(monkeypatch, tmp_
 
 
 def test_verify_report_is_the_cli_json(monkeypatch, tmp_path):
-    from vhoneynet.gateway.verify import LayerResult
+    from vhoneynet.gateway.live.verify import LayerResult
 
     monkeypatch.setattr(api.gateway_verify, "verify", lambda hid, b, storage: [
         LayerResult("limits", 10, 3, 3, "pass"), LayerResult("ips", 2, 1, 0, "fail", "one arrived")])

@@ -39,7 +39,7 @@ BACKENDS = {  # Backends field -> (Protocol, real class, fake class)
     "capture": (protocols.CaptureHost, LocalCapture, FakeCapture),
 }
 # Where the host is acted on through Backends (or a backend handed down from it).
-CALLERS = ["lifecycle.py", "labs.py", "warm.py", "backends.py", "tells.py", "probes.py", "capture/sessions.py", "gateway/*.py", "cli/*.py"]
+CALLERS = ["lifecycle.py", "labs.py", "warm.py", "backends.py", "tells.py", "probes.py", "capture/sessions.py", "gateway/live/*.py", "cli/*.py"]
 _CALL = re.compile(r"\bb\.(hv|net|fw|images|capture)\.(\w+)|\b(hv|net)\.(\w+)\(")
 
 

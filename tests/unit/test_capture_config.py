@@ -7,7 +7,7 @@ from ruamel.yaml import YAML
 
 from vhoneynet import seed
 from vhoneynet.errors import TopologyInvalid
-from vhoneynet.gateway import capture
+from vhoneynet.gateway.config import capture
 from vhoneynet.render import render
 from vhoneynet.seed import documents
 from vhoneynet.topology import loads

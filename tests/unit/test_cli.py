@@ -31,7 +31,7 @@ from vhoneynet.errors import (
     HypervisorUnavailable,
     VhoneynetError,
 )
-from vhoneynet.gateway.verify import LayerResult
+from vhoneynet.gateway.live.verify import LayerResult
 from vhoneynet.rundir import RunDir
 from vhoneynet.topology import loads
 
@@ -153,7 +153,7 @@ def test_an_unknown_checkpoint_is_4(saved: Path, no_host):
 
 
 def test_a_failed_verify_layer_is_1_and_a_junit_failure(tmp_path: Path, no_host, monkeypatch):
-    from vhoneynet.gateway import verify
+    from vhoneynet.gateway.live import verify
 
     monkeypatch.setattr(verify, "verify", lambda hid, b, storage: [
         LayerResult("tcp limit", 30, 20, 20, "pass"),
@@ -171,7 +171,7 @@ def test_a_failed_verify_layer_is_1_and_a_junit_failure(tmp_path: Path, no_host,
 
 
 def test_a_passing_verify_is_0(no_host, monkeypatch):
-    from vhoneynet.gateway import verify
+    from vhoneynet.gateway.live import verify
 
     monkeypatch.setattr(verify, "verify", lambda hid, b, storage: [LayerResult("tcp limit", 30, 20, 20, "pass")])
     assert vhn("verify", HID).exit_code == 0
@@ -220,7 +220,7 @@ def test_a_honeynet_already_up_is_6(no_host, monkeypatch):
 
 
 def test_a_failed_operation_is_7(no_host, monkeypatch):
-    from vhoneynet.gateway import control
+    from vhoneynet.gateway.live import control
 
     def refused(hid, *_a):
         raise DataControlFailed(hid, "lock down", "nft: No such file or directory")

@@ -10,18 +10,24 @@ from importlib.resources import files
 import pytest
 from ruamel.yaml import YAML
 
-from vhoneynet import hardware
+from vhoneynet import hardware, naming
 from vhoneynet.errors import BadLimitChange
-from vhoneynet.gateway import ips, reject, rulefiles
-from vhoneynet.gateway.config import (
+from vhoneynet.gateway.config import ips, reject, rulefiles
+from vhoneynet.gateway.config.disk import (
     config_files,
     limits_context,
     rate_bytes,
     ruleset,
     size_bytes,
 )
-from vhoneynet.gateway.control import parse_changes
-from vhoneynet.plan import plan, verify_addresses
+from vhoneynet.gateway.live.control import parse_changes
+from vhoneynet.plan import (
+    SERVICE_PROBE_VETH,
+    VERIFY_PROBE_VETH,
+    VERIFY_SINK_VETH,
+    plan,
+    verify_addresses,
+)
 from vhoneynet.render import render
 from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology import loads
@@ -117,6 +123,11 @@ def test_verify_addresses_are_free_and_distinct():
     assert str(probe) == "203.0.113.253" and all(a != t.honeypots[0].address for a in (probe, sink, spoofed))
 
 
+def test_temporary_hosts_hold_veths_of_their_own_above_every_outside_host():
+    held = (SERVICE_PROBE_VETH, VERIFY_SINK_VETH, VERIFY_PROBE_VETH)
+    assert len(set(held)) == 3 and min(held) >= naming.MAX_OUTSIDE
+    assert all(len(naming.veth("abcdefgh", i)) <= 15 for i in held)  # the kernel's longest interface name
+
 def test_alert_loop_is_valid_bash_and_ignores_the_verify_probe(tmp_path):
     import subprocess
 
@@ -128,7 +139,8 @@ def test_alert_loop_is_valid_bash_and_ignores_the_verify_probe(tmp_path):
 
 
 def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_path):
-    from vhoneynet.gateway import alerts
+    from vhoneynet.capture import follower
+    from vhoneynet.gateway.live import alerts
 
     got = tmp_path / "got.jsonl"
     t = loads(BASE + f"host: {{storage: {tmp_path}}}\ngateway:\n  data_control:\n"
@@ -147,7 +159,7 @@ def test_alert_follower_delivers_each_new_alert_once_to_the_command_hook(tmp_pat
     alerts.follow(t, poll=0, until=until)
     delivered = [json.loads(line) for line in got.read_text().splitlines() if line]
     assert [a["honeypot"] for a in delivered] == ["web"]  # nothing from before the follower, nothing twice
-    assert alerts.start_follower(topo()) is None  # no hook, no process
+    assert follower.start_alerts_follower(topo()) is None  # no hook, no process
 
 
 def test_reject_becomes_a_marked_alert_that_the_ruleset_answers():
@@ -308,14 +320,14 @@ def test_rule_files_must_be_absolute_regular_bounded_utf8(tmp_path, monkeypatch)
 
 
 def test_config_disk_grows_with_rule_files():
-    from vhoneynet.gateway.config import CONFIG_DISK_KIB, config_disk_kib
+    from vhoneynet.gateway.config.disk import CONFIG_DISK_KIB, config_disk_kib
 
     assert config_disk_kib({"a": "x"}) == CONFIG_DISK_KIB
     assert config_disk_kib({"et.rules": "x" * 40 * 1024**2}) >= 50 * 1024
 
 
 def test_verify_containment_verdicts_name_what_crossed():
-    from vhoneynet.gateway.verify import _containment_verdicts
+    from vhoneynet.gateway.live.verify import _containment_verdicts
 
     t = topo()
     batch = [{"cls": "log4shell", "name": "jndi", "port": 80, "text": "${jndi:x}"},

@@ -31,6 +31,7 @@ from vhoneynet.errors import (
 from vhoneynet.images import Service
 from vhoneynet.labs import _base_of
 from vhoneynet.neighbours import check_neighbours
+from vhoneynet.plan import service_probe_address
 from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
 from vhoneynet.topology import load
 from vhoneynet.topology.model import Topology
@@ -85,10 +86,10 @@ def test_probe_host_takes_a_free_address():
     t = Topology.model_validate({"id": "lab1", "networks": {"honeynet": {"cidr": "203.0.113.0/24"}},
                                  "honeypots": [{"name": "a", "image": "x", "address": "203.0.113.254"}],
                                  "outside": [{"name": "o", "address": "203.0.113.253"}]})
-    assert probes.free_address(t).ip == IPv4Address("203.0.113.252")
+    assert service_probe_address(t).ip == IPv4Address("203.0.113.252")
     # never the log host (by default the subnet's last address), whose ARP the gateway keeps off the internet side
     t = Topology.model_validate({"id": "lab1", "honeypots": [{"name": "a", "image": "x", "address": "203.0.113.5"}]})
-    assert probes.free_address(t).ip == IPv4Address("203.0.113.253")
+    assert service_probe_address(t).ip == IPv4Address("203.0.113.253")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from vhoneynet.errors import (
     ResourceConflict,
     VhoneynetError,
 )
-from vhoneynet.gateway.config import FAILED_MARK, STOP_COMMAND
+from vhoneynet.gateway.config.disk import FAILED_MARK, STOP_COMMAND
 from vhoneynet.plan import plan
 from vhoneynet.probes import Probe
 from vhoneynet.readiness import ConsoleWatch

@@ -17,8 +17,8 @@ from tests.conftest import REPO
 from vhoneynet.capture import quota, share
 from vhoneynet.capture.quota import State
 from vhoneynet.errors import TopologyInvalid
-from vhoneynet.gateway import capture
-from vhoneynet.gateway.config import config_files
+from vhoneynet.gateway.config import capture
+from vhoneynet.gateway.config.disk import config_files
 from vhoneynet.guestxml import capture_share, virtiofsd_wrapper
 from vhoneynet.plan import plan
 from vhoneynet.render import render

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from vhoneynet.gateway.config import config_files, ruleset
+from vhoneynet.gateway.config.disk import config_files, ruleset
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.images import BuiltImage
 from vhoneynet.plan import plan

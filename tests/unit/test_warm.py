@@ -10,7 +10,7 @@ from vhoneynet import labs, lifecycle, naming
 from vhoneynet import warm as warm_module
 from vhoneynet.backend.disks import backing_file
 from vhoneynet.errors import AgentUnavailable
-from vhoneynet.gateway.capture import drop_connections
+from vhoneynet.gateway.config.capture import drop_connections
 from vhoneynet.plan import plan
 from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.warm import WarmState

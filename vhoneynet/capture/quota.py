@@ -1,6 +1,6 @@
 """A honeynet's capture quota on the host: how full the gateway's share is, and what the host
 does when the gateway does not keep to the quota (its split between the gateway's writers is
-gateway/capture.py's `budget`).
+gateway/config/capture.py's `budget`).
 
 The gateway keeps to the quota itself (capture.sh's watcher: at the quota, new outbound flows
 are dropped and a `capture-full` alert written, inbound is still served). The host checks too,
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from vhoneynet.errors import VhoneynetError
-from vhoneynet.gateway import alerts
+from vhoneynet.gateway.live import alerts
 from vhoneynet.plan import plan
 from vhoneynet.rundir import CaptureFolder
 from vhoneynet.topology.model import Topology

@@ -67,6 +67,7 @@ def refresh(captures: Captures, store: CaptureStore) -> dict:
     result["ingested"] = store.ingest()
     collect = captures.collect
     if collect is not None:
+        # Imported here: ssl and sockets are loaded only when a collector is named.
         from vhoneynet.collect import hpfeeds, quarantine, shipper
 
         errors = []

@@ -1,5 +1,5 @@
 """Commands on captured data: `events`, `alerts`, `export`, and `collector serve|token`. Thin: the
-logic is in vhoneynet.capture, vhoneynet.gateway.alerts and vhoneynet.collect."""
+logic is in vhoneynet.capture, vhoneynet.gateway.live.alerts and vhoneynet.collect."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def alerts(
     as_json: JsonOpt = False,
 ) -> None:
     """Data-control alerts (compromise, limit reached) the gateway wrote for a honeynet."""
-    from vhoneynet.gateway import alerts as al
+    from vhoneynet.gateway.live import alerts as al
     from vhoneynet.rundir import CaptureFolder
 
     topo = saved(hid, storage)

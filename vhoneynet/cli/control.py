@@ -1,6 +1,6 @@
 """Data control on a running honeynet: counters and live limits, lockdown, and `verify`, which
 proves every layer (and, with --stealth, that no honeypot gives itself away). Thin: the logic is
-in vhoneynet.gateway and vhoneynet.tells."""
+in vhoneynet.gateway.live and vhoneynet.tells."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def control(
     as_json: JsonOpt = False,
 ) -> None:
     """Data-control counters per honeypot; `control ID set tcp=5 …` changes limits live."""
-    from vhoneynet.gateway import control as dc
+    from vhoneynet.gateway.live import control as dc
 
     if change and (change[0] != "set" or len(change) < 2):
         raise typer.BadParameter("expected: control ID set tcp=5 [udp=N icmp=N other=N window=hour]")
@@ -66,7 +66,7 @@ def control(
 @reports
 def lockdown(hid: IdArg, uri: UriOpt = DEFAULT_URI, storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False) -> None:
     """Stop all outbound traffic of a honeynet at once (established sessions too)."""
-    from vhoneynet.gateway import control as dc
+    from vhoneynet.gateway.live import control as dc
 
     took = dc.lockdown(hid, base.backends(uri), storage)
     if as_json:
@@ -78,7 +78,7 @@ def lockdown(hid: IdArg, uri: UriOpt = DEFAULT_URI, storage: StorageOpt = DEFAUL
 @reports
 def unlock(hid: IdArg, uri: UriOpt = DEFAULT_URI, storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False) -> None:
     """Undo `lockdown`: outbound traffic is under the limits in force again."""
-    from vhoneynet.gateway import control as dc
+    from vhoneynet.gateway.live import control as dc
 
     took = dc.unlock(hid, base.backends(uri), storage)
     if as_json:
@@ -99,8 +99,8 @@ def verify(
 
     With --stealth, also that no honeypot gives itself away; with --junit, the verdicts as JUnit XML."""
     from vhoneynet import tells
-    from vhoneynet.gateway import verify as v
-    from vhoneynet.gateway.control import saved_topology
+    from vhoneynet.gateway.live import verify as v
+    from vhoneynet.gateway.live.control import saved_topology
 
     b = base.backends(uri)
     results = [] if stealth_only else v.verify(hid, b, storage)

@@ -7,8 +7,8 @@ from collections import Counter
 from ipaddress import IPv4Address
 
 from vhoneynet import naming
-from vhoneynet.gateway.reject import unsupported_reject
-from vhoneynet.gateway.rulefiles import read_rule_file
+from vhoneynet.gateway.config.reject import unsupported_reject
+from vhoneynet.gateway.config.rulefiles import read_rule_file
 from vhoneynet.images import brought_disk
 from vhoneynet.topology.model import Topology
 

@@ -33,9 +33,15 @@ from vhoneynet.errors import (
     DataControlFailed,
     VerifyUnavailable,
 )
-from vhoneynet.gateway.config import rate_bytes, size_bytes
-from vhoneynet.gateway.control import TABLE, nft, saved_topology
-from vhoneynet.plan import fence_target, plan, verify_addresses
+from vhoneynet.gateway.config.disk import rate_bytes, size_bytes
+from vhoneynet.gateway.live.control import TABLE, nft, saved_topology
+from vhoneynet.plan import (
+    VERIFY_PROBE_VETH,
+    VERIFY_SINK_VETH,
+    fence_target,
+    plan,
+    verify_addresses,
+)
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 
 PROBE, SINK = "vprobe", "vsink"
@@ -76,7 +82,7 @@ def verify(hid: str, b: Backends, storage=DEFAULT_STORAGE) -> list[LayerResult]:
     prefix = topo.networks.honeynet.cidr.prefixlen
     probe_mac, sink_mac = naming.mac(hid, PROBE), naming.mac(hid, SINK)
     probe_ns, sink_ns = naming.netns(hid, PROBE), naming.netns(hid, SINK)
-    probe_veth, sink_veth = naming.veth(hid, naming.VERIFY_PROBE_VETH), naming.veth(hid, naming.VERIFY_SINK_VETH)
+    probe_veth, sink_veth = naming.veth(hid, VERIFY_PROBE_VETH), naming.veth(hid, VERIFY_SINK_VETH)
     limit = 0 if dc.mode == "roach-motel" else dc.limits.tcp
     throttle_rate = rate_bytes(dc.throttle.rate)
     sent_cfg = {

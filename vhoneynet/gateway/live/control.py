@@ -17,7 +17,7 @@ from pathlib import Path
 from vhoneynet.backend.disks import rewrite_vfat
 from vhoneynet.backends import Backends, execute
 from vhoneynet.errors import BadLimitChange, DataControlFailed
-from vhoneynet.gateway.config import (
+from vhoneynet.gateway.config.disk import (
     CONFIG_DISK,
     CONFIG_LABEL,
     config_files,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from vhoneynet import hardware
 from vhoneynet.errors import VerifyUnavailable
-from vhoneynet.gateway import capture, ips, reject
-from vhoneynet.gateway.capture import budget
+from vhoneynet.gateway.config import capture, ips, reject
+from vhoneynet.gateway.config.capture import budget
 from vhoneynet.plan import Plan, admin_addresses, verify_addresses
 from vhoneynet.render import render
 from vhoneynet.topology.model import Limits, Topology, rate_bytes, size_bytes

@@ -5,8 +5,8 @@ to <day>/alerts.jsonl in its share, <capture_dir>/<id>/gateway/ (method 1, alway
 host reads it through capture.guestfile, one bounded line at a time; a line that is not a
 JSON object is skipped. When the topology names a
 hook (`gateway.data_control.alerts.command` and/or `.webhook`), `up` starts a follower on
-the host (`vhoneynet alerts ID --follow`, detached, pid in the run dir) that delivers each
-new line to it (method 2); `down` stops it. Offsets are kept in the run dir, so a restarted
+the host (`vhoneynet alerts ID --follow`, detached, pid in the run dir: capture.follower
+starts and stops it) that delivers each new line to it (method 2); `down` stops it. Offsets are kept in the run dir, so a restarted
 follower never delivers an alert twice.
 """
 
@@ -18,16 +18,14 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from vhoneynet import followers
 from vhoneynet.backend.process import run
 from vhoneynet.capture import guestfile
+from vhoneynet.capture.follower import ALERTS_FOLLOWER
 from vhoneynet.capture.records import RecordError, json_object
 from vhoneynet.capture.store import ALERTS_FILE, DAY
 from vhoneynet.errors import CommandFailed
 from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology.model import Alerts, Topology
-
-FOLLOWER = "alerts"  # names its pid file, log and offsets in the run folder
 
 
 def alert_files(capture: Path) -> list[str]:
@@ -94,7 +92,7 @@ def follow(topo: Topology, poll: float = 1.0, until: Callable[[], bool] = lambda
     """Deliver every new alert of the honeynet to its hook until `until()` (or a signal)."""
     capture = CaptureFolder.of(topo).root
     run = RunDir.of(topo)
-    state = run.offsets_file(FOLLOWER)
+    state = run.offsets_file(ALERTS_FOLLOWER)
     try:
         offsets = json.loads(state.read_text())
     except (OSError, ValueError):
@@ -107,17 +105,3 @@ def follow(topo: Topology, poll: float = 1.0, until: Callable[[], bool] = lambda
         if run.path.exists():
             state.write_text(json.dumps(offsets))
         time.sleep(poll)
-
-
-def start_follower(topo: Topology) -> int | None:
-    """Start the detached hook follower when the topology names a hook; returns its pid."""
-    hook = topo.gateway.data_control.alerts
-    if not (hook.command or hook.webhook):
-        return None
-    return followers.start(RunDir.of(topo), FOLLOWER,
-                           ["alerts", topo.id, "--follow", "--storage", str(topo.host.storage)])
-
-
-def stop_follower(run: RunDir) -> None:
-    """Stop the hook follower of the honeynet whose run folder this is, if one runs."""
-    followers.stop(run, FOLLOWER, b"alerts")

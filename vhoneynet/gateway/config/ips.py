@@ -5,7 +5,7 @@ queues every packet a honeypot sends there, without `bypass`: if Suricata dies, 
 traffic stops) and may drop, replace or reject; `inbound` reads the `ext` port through a
 BPF filter that keeps only frames no honeypot sent, and can only alert.
 
-`reject` is carried out by the ruleset, see gateway/reject.py.
+`reject` is carried out by the ruleset, see gateway/config/reject.py.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from importlib.resources import files
 
 from vhoneynet import hardware
 from vhoneynet.errors import VerifyUnavailable
-from vhoneynet.gateway.reject import gateway_rules
-from vhoneynet.gateway.rulefiles import read_rule_file
+from vhoneynet.gateway.config.reject import gateway_rules
+from vhoneynet.gateway.config.rulefiles import read_rule_file
 from vhoneynet.plan import verify_addresses
 from vhoneynet.render import render
 from vhoneynet.topology.model import Topology

@@ -1,7 +1,7 @@
 """The topology's own rule files (`gateway.data_control.ips.rule_files`: ET Open or a user's),
 read on the host to be copied onto the gateway's config disk.
 
-Kept apart from gateway/ips.py so that topology validation can use it without importing the
+Kept apart from gateway/config/ips.py so that topology validation can use it without importing the
 topology model back.
 """
 
