@@ -44,12 +44,13 @@ PC = Hardware("q35", "sata", "sda", "e1000e")
 
 def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, overlay: Path,
                config_disk: Path, console_log: Path) -> str:
-    """Domain XML: the root overlay as the first disk; the gateway's config disk read-only as
-    vdb, a honeypot's seed as a CD in its optical drive (taken out once it has booted: see
+    """Domain XML: the root overlay as the first disk, and `config_disk`: the gateway's config
+    disk, read-only as vdb; a honeypot's initrd with its seed inside (when we boot its kernel),
+    or else its seed as a CD in its optical drive (taken out once it has booted: see
     `seed_drive`). The gateway also gets its capture share over virtiofs (which needs shared
     memory), served by the run folder's virtiofsd wrapper (capture/share.py writes both before
     the gateway starts)."""
-    disguise = _disguise(topo, guest)
+    disguise = _disguise(topo, guest, optical=not image.kernel)
     hw = PC if disguise else VIRTUAL
     disks = [{"path": overlay, "format": "qcow2", "device": "disk", "dev": hw.root, "bus": hw.disk_bus,
               "readonly": False, "alias": ROOT_ALIAS}]
@@ -58,7 +59,7 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
         disks.append({"path": config_disk, "format": "raw", "device": "disk", "dev": "vdb", "bus": "virtio",
                       "readonly": True, "alias": None})
         filesystems.append({"binary": virtiofsd_wrapper(topo), "source": capture_share(topo), "tag": CAPTURE_TAG})
-    else:
+    elif not image.kernel:
         dev, bus = seed_drive(hw)
         disks.append({"path": config_disk, "format": "raw", "device": "cdrom", "dev": dev, "bus": bus,
                       "readonly": True, "alias": SEED_ALIAS})
@@ -66,7 +67,8 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
         "libvirt/domain.xml.j2",
         name=guest.domain, hid=topo.id, guest=guest.name, role=guest.role, image=guest.image,
         address=guest.address, ns=naming.METADATA_NS, memory=guest.memory, vcpus=guest.vcpus,
-        accel=accel, shared_memory=bool(filesystems), kernel=image.kernel, initrd=image.initrd,
+        accel=accel, shared_memory=bool(filesystems), kernel=image.kernel,
+        initrd=config_disk if guest.role == "honeypot" else image.initrd,
         cmdline=KERNEL_CMDLINE.format(root=hw.root), disks=disks, nics=guest.nics, filesystems=filesystems,
         console_log=console_log, agent=guest.agent, agent_socket=agent_socket(guest.domain),
         tb_cache_mib=TB_CACHE_MIB, machine=hw.machine, nic_model=hw.nic_model,
@@ -85,7 +87,7 @@ def agent_socket(domain: str) -> Path:
     return naming.AGENT_SOCKETS / f"{domain}.sock"
 
 
-def _disguise(topo: Topology, guest: Guest) -> dict | None:
+def _disguise(topo: Topology, guest: Guest, optical: bool) -> dict | None:
     """The hardware profile a honeypot wears (see hardware.py), as the template takes it."""
     if guest.role != "honeypot":
         return None
@@ -101,7 +103,7 @@ def _disguise(topo: Topology, guest: Guest) -> dict | None:
             "acpi": {"oem_id": chosen.acpi_oem[0], "oem_table_id": chosen.acpi_oem[1]},
             "drives": [{"alias": alias, "model": model, "firmware": firmware, "serial": serial}
                        for alias, (model, firmware, serial) in ((ROOT_ALIAS, drives["disk"]),
-                                                                (SEED_ALIAS, drives["optical"]))]}
+                                                                (SEED_ALIAS, drives["optical"]))[:1 + optical]]}
 
 
 def capture_share(topo: Topology) -> Path:

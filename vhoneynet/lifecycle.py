@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vhoneynet import hardware, hostrules, naming, warm
-from vhoneynet.backend.disks import make_iso, make_vfat, write_qcow2_overlay
+from vhoneynet.backend.disks import make_iso, make_vfat, write_initrd, write_qcow2_overlay
 from vhoneynet.backend.protocols import GuestInfo
 from vhoneynet.backends import Backends
 from vhoneynet.capture import sessions
@@ -37,7 +37,7 @@ from vhoneynet.probes import Probe, ProbeSource, probe_source, probes_for
 from vhoneynet.readiness import ConsoleWatch, Restored
 from vhoneynet.render import render
 from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
-from vhoneynet.seed import SEED_LABEL, documents
+from vhoneynet.seed import SEED_FOLDER, SEED_LABEL, documents
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 
 Progress = Callable[[str], None]
@@ -216,7 +216,10 @@ def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, acc
         config = run.disks / gateway_config.CONFIG_DISK
         files = gateway_config.config_files(topo, p)
         make_vfat(config, gateway_config.CONFIG_LABEL, files, gateway_config.config_disk_kib(files))
-    else:
+    elif image.kernel:  # booted by us: the seed travels with its initrd, no device carries it
+        config = run.disks / f"{guest.name}-initrd.img"
+        write_initrd(config, image.initrd, SEED_FOLDER, documents(topo, topo.honeypot(guest.name)))
+    else:  # its own boot loader: the seed is a CD in its optical drive
         config = run.disks / f"{guest.name}-seed.iso"
         make_iso(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
     # no pool refresh for the config disk: libvirt refuses one while another guest's overlay is

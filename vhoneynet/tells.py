@@ -107,6 +107,10 @@ def _label(_: str, value: str) -> Tell | None:
     return Tell("seed", f"disk labelled {value} (cloud-init seed still attached)") if value.lower() == "cidata" else None
 
 
+def _seed_left(_: str, value: str) -> Tell:
+    return Tell("seed", f"cloud-init seed left at {value}")
+
+
 def _dmesg(_: str, value: str) -> Tell:
     return Tell("dmesg", value)
 
@@ -157,6 +161,7 @@ _JUDGES: dict[str, Callable[[str, str], Tell | None]] = {
     "label": _label, "dmesg": _dmesg, "clocksource": _clock, "process": _name, "file": _name,
     "mention": _name, "cmdline": _name, "hypervisor": _hypervisor, "syslog-answers": _loghost,
     "acpi": _acpi, "fw-cfg": _fw_cfg, "chassis": _chassis, "package": _package, "disk-rev": _disk_rev,
+    "seed-left": _seed_left,
 }
 
 

@@ -31,6 +31,34 @@ def make_iso(path: Path, label: str, files: dict[str, str]) -> None:
     path.chmod(0o644)
 
 
+def write_initrd(path: Path, base: Path, folder: str, files: dict[str, str]) -> None:
+    """`base` (an initrd) followed by an uncompressed cpio archive holding `folder/<name>` for
+    each of `files`: the kernel unpacks both, one after the other, into its initramfs. Written
+    to a temporary name and moved into place in one step, readable by qemu (0644)."""
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as out, open(base, "rb") as initrd:
+        while chunk := initrd.read(1 << 20):
+            out.write(chunk)
+        out.write(b"\0" * (-out.tell() % 4))  # an appended archive starts on a 4-byte boundary
+        out.write(newc_archive(folder, {name: text.encode() for name, text in files.items()}))
+    partial.chmod(0o644)
+    os.replace(partial, path)
+
+
+def newc_archive(folder: str, files: dict[str, bytes]) -> bytes:
+    """A cpio archive in the "newc" format the kernel reads: `folder` (0700), its files (0600),
+    owned by root, then the trailer."""
+    entries = [(folder, 0o040700, b""), *((f"{folder}/{name}", 0o100600, data) for name, data in files.items())]
+    out = bytearray()
+    for ino, (name, mode, data) in enumerate([*entries, ("TRAILER!!!", 0, b"")], start=1):
+        encoded = name.encode() + b"\0"
+        fields = (ino, mode, 0, 0, 1 if mode & 0o100000 else 2, 0, len(data), 0, 0, 0, 0, len(encoded), 0)
+        out += b"070701" + b"".join(b"%08X" % f for f in fields) + encoded
+        out += b"\0" * (-len(out) % 4) + data
+        out += b"\0" * (-len(out) % 4)
+    return bytes(out)
+
+
 @contextmanager
 def _staged(files: dict[str, str]) -> Iterator[list[str]]:
     """`files` written to a temporary folder for a disk tool to copy; their paths, in order."""

@@ -44,7 +44,10 @@ fact cmdline "$(cat /proc/cmdline)"
 ps -eo comm= 2>/dev/null | grep -iE 'qemu-ga|vhn|honey|spice|vdagent' | sort -u | while IFS= read -r p; do fact process "$p"; done
 find /etc /usr/local /var/lib /var/log /opt /root /home -xdev \( -iname '*vhn*' -o -iname '*vhoneynet*' -o -iname '*honeynet*' -o -iname '*honeypot*' \) 2>/dev/null | head -n 20 | while IFS= read -r p; do fact file "$p"; done
 grep -rlsiE 'vhoneynet|honeynet|honeypot' /etc 2>/dev/null | head -n 10 | while IFS= read -r p; do fact mention "$p"; done
-[ -d /var/lib/cloud/seed ] && fact file /var/lib/cloud/seed
+# a seed left behind (cloud-init makes /var/lib/cloud/seed itself, empty: that is ordinary)
+for d in /var/lib/cloud/seed/* /run/nocloud; do
+	[ -e "$d" ] && fact seed-left "$d"
+done
 for p in /etc/rsyslog.d/*.conf /etc/rsyslog.conf; do
 		[ -r "$p" ] || continue
 		sed -n 's/.*target="\([^"]*\)".*port="\([0-9]*\)".*/\1 \2/p' "$p" | while read -r host port; do
