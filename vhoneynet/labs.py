@@ -120,8 +120,6 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
         list(pool.map(stop, targets))
-        # their old lives' connections end as after a crash, before the new lives begin
-        warm.end_old_connections(b, p.gateway, [str(g.address) for g in targets])
         list(pool.map(start, targets))
     images = {g.image: b.images.get(g.image) for g in targets}
     probes = guest_probes(topo, p, {k: v for k, v in images.items() if v is not None}) if probe else {}

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vhoneynet import hardware, hostrules, naming, warm
-from vhoneynet.backend.disks import make_iso, make_vfat, write_initrd, write_qcow2_overlay
+from vhoneynet.backend.disks import (
+    make_iso,
+    make_vfat,
+    write_initrd,
+    write_qcow2_overlay,
+)
 from vhoneynet.backend.protocols import GuestInfo
 from vhoneynet.backends import Backends
 from vhoneynet.capture import sessions

@@ -37,8 +37,8 @@ def documents(topo: Topology, pot: Honeypot) -> dict[str, str]:
     files = [*_capture_files(topo), *files]
     user_data = render(
         "cloudinit/user-data.j2",
-        capture_commands=[f"sysctl -q -p {CAPTURE_SYSCTL}", TTY_AUDIT_PAM, f"systemctl enable --now {AUDIT_UNIT}",
-                          "systemctl restart rsyslog"],
+        capture_commands=[_log_neighbour_now(topo), f"sysctl -q -p {CAPTURE_SYSCTL}", TTY_AUDIT_PAM,
+                          f"systemctl enable --now {AUDIT_UNIT}", "systemctl restart rsyslog"],
         hostname=pot.name,
         domain=topo.networks.honeynet.domain,
         files=files,
@@ -69,6 +69,10 @@ AUDIT_SCRIPT = "/usr/local/sbin/audisp-remote"
 AUDIT_UNIT = "audisp-remote.service"
 AUDIT_TAG = "audisp-remote"
 SYSLOG_FORWARD = "/etc/rsyslog.d/60-remote.conf"
+# The log server's MAC, pinned: the honeypot never asks for it, and nothing answers for it (the
+# gateway takes the frames off the wire: gateway/config/capture.py). cloud-init's networkd
+# renderer names eth0's file 10-cloud-init-eth0.network.
+LOG_NEIGHBOUR = "/etc/systemd/network/10-cloud-init-eth0.network.d/60-log-server.conf"
 CAPTURE_SYSCTL = "/etc/sysctl.d/60-audit.conf"
 # Typed keystrokes of every ssh and console session (log_passwd: what is typed at su's or sudo's
 # password prompt too). `optional`: a kernel without audit must not lock everybody out.
@@ -79,11 +83,17 @@ TTY_AUDIT_PAM = ("for f in /etc/pam.d/sshd /etc/pam.d/login; do [ ! -f $f ] || g
 def _capture_files(topo: Topology) -> list[GuestFile]:
     """Syslog to the honeynet's log sink, and kernel audit of login sessions (commands and typed keystrokes)."""
     forward = render("cloudinit/rsyslog/forward.conf.j2", loghost=topo.networks.honeynet.log_sink)
-    return [GuestFile(SYSLOG_FORWARD, forward),
+    neighbour = f"[Neighbor]\nAddress={topo.networks.honeynet.log_sink}\nLinkLayerAddress={capture.sink_mac(topo)}\n"
+    return [GuestFile(SYSLOG_FORWARD, forward), GuestFile(LOG_NEIGHBOUR, neighbour),
             GuestFile(CAPTURE_SYSCTL, render("cloudinit/sysctl-capture.conf.j2")),
             GuestFile(AUDIT_SCRIPT, render("cloudinit/audit.py.j2", loghost=topo.networks.honeynet.log_sink,
                                            port=capture.AUDIT_PORT), mode="0755"),
             GuestFile(f"/etc/systemd/system/{AUDIT_UNIT}", render("cloudinit/audit.service.j2"))]
+
+
+def _log_neighbour_now(topo: Topology) -> str:
+    """The neighbour entry of LOG_NEIGHBOUR, made at once (networkd reads its file at the next boot)."""
+    return f"ip neigh replace {topo.networks.honeynet.log_sink} lladdr {capture.sink_mac(topo)} dev eth0 nud permanent"
 
 
 def _recipe_extras(topo: Topology, pot: Honeypot) -> tuple[list[GuestFile], list[str]]:

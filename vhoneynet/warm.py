@@ -15,9 +15,8 @@ internal ones need every disk in qcow2 and no pflash. The gateway is never saved
 share (virtiofs) cannot be migrated, which is what a save is.
 
 What the guest must not notice, and how (see `settle`): its clock jumps to now (qemu-ga's
-guest-set-time) instead of running on from the saved second; connections of its old life end as
-after a crash: the gateway drops its end of them (`ss -K`), so the restored guest's next packet
-on one gets a reset and its log forwarders reconnect (gateway/config/capture.py).
+guest-set-time) instead of running on from the saved second. Its log forwarders hold no
+connection (datagrams to the log sink: gateway/config/capture.py), so they carry on at once.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from pathlib import Path
 from vhoneynet.backend.disks import write_qcow2_overlay
 from vhoneynet.backends import Backends
 from vhoneynet.errors import AgentUnavailable, VhoneynetError
-from vhoneynet.gateway.config import capture
 from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.plan import Guest
 from vhoneynet.rundir import RunDir
@@ -113,18 +111,6 @@ def forget(run: RunDir, guest: str) -> None:
     """Drop a honeypot's memory state, so its resets boot. The frozen layer stays: the guest's
     overlay may sit on it (it goes with the run folder at `down`)."""
     WarmState.of(run, guest).state.unlink(missing_ok=True)
-
-
-def end_old_connections(b: Backends, gateway: Guest, addresses: list[str]) -> None:
-    """Drop the gateway's end of every connection with these honeypots, as a crash of theirs
-    would leave them: the restored guests' next packets on them get a reset. Best effort: a
-    gateway that does not answer leaves the guests' forwarders to time out instead."""
-    if not addresses:
-        return
-    try:
-        b.hv.execute(gateway.domain, capture.drop_connections(addresses), timeout=30)
-    except VhoneynetError:
-        pass
 
 
 def settle(b: Backends, g: Guest) -> None:

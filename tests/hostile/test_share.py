@@ -181,7 +181,7 @@ def test_a_user_cannot_forge_keystrokes_or_commands(honeynet: Honeynet):
         r = honeynet.sh("dns", f"runuser -u nobody -- logger -t vhn-audit '{line}'")
         assert r.returncode == 0, r
     # nor straight to the audit channel, from an unprivileged port
-    honeynet.sh("dns", f"runuser -u nobody -- timeout 10 bash -c 'echo \"<85>{forged_execve}\" > /dev/tcp/203.0.113.254/601'")
+    honeynet.sh("dns", f"runuser -u nobody -- timeout 10 bash -c 'echo \"<85>{forged_execve}\" > /dev/udp/203.0.113.254/601'")
     # a real typed line on the honeypot's console-less session: a root login over ssh from outside
     keydir = Path(subprocess.run(["mktemp", "-d"], capture_output=True, text=True).stdout.strip())
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ruamel.yaml import YAML
 
-from vhoneynet import seed
+from vhoneynet import hardware, seed
 from vhoneynet.errors import TopologyInvalid
 from vhoneynet.gateway.config import capture
 from vhoneynet.render import render
@@ -21,8 +21,23 @@ def test_log_sink_defaults_to_the_last_usable_address():
     topo = loads(TOPO, known_images=KNOWN)
     files = capture.config_files(topo)
     assert 'address="203.0.113.254"' in files["loghost.conf"]
-    assert "ip daddr 203.0.113.254 tcp dport 514" in files["capture.nft"] and 'fwd to "vlog"' in files["capture.nft"]
-    assert "ip -n log addr add 203.0.113.254/24 dev sink" in files["capture.sh"]
+    assert "ip daddr 203.0.113.254 udp dport 514" in files["capture.nft"] and 'fwd to "vlog"' in files["capture.nft"]
+    assert "ip -n log addr add 203.0.113.254/32 dev sink" in files["capture.sh"]
+
+
+def test_the_log_sink_never_answers_and_the_honeypots_never_ask_for_it():
+    """Layer 2 capture: the sink is on no bridge, has ARP off and the honeypots' pinned MAC;
+    whatever is not a honeypot's datagram for it is dropped at ingress, ARP included."""
+    topo = loads(TOPO, known_images=KNOWN)
+    files = capture.config_files(topo)
+    mac = capture.sink_mac(topo)
+    assert f"link set sink address {mac} arp off" in files["capture.sh"] and "master br0" not in files["capture.sh"]
+    assert "ip daddr 203.0.113.254 drop" in files["capture.nft"] and "arp daddr ip 203.0.113.254 drop" in files["capture.nft"]
+    assert mac[:8] in {oui for p in hardware.CATALOGUE.values() for oui in p.ouis}  # a vendor's, not qemu's
+    user_data = YAML(typ="safe").load(documents(topo, topo.honeypots[0])["user-data"])
+    neighbour = {f["path"]: f["content"] for f in user_data["write_files"]}[seed.LOG_NEIGHBOUR]
+    assert f"Address=203.0.113.254\nLinkLayerAddress={mac}" in neighbour
+    assert f"ip neigh replace 203.0.113.254 lladdr {mac} dev eth0 nud permanent" in user_data["runcmd"]
 
 
 def test_one_syslog_file_per_honeypot_chosen_by_address_not_by_claimed_hostname():
@@ -36,7 +51,7 @@ def test_honeypots_forward_syslog_and_audit_sessions_at_every_boot():
     topo = loads(TOPO + "networks:\n  honeynet: {loghost: 203.0.113.250}\n", known_images=KNOWN)
     user_data = YAML(typ="safe").load(documents(topo, topo.honeypots[0])["user-data"])
     files = {f["path"]: f for f in user_data["write_files"]}
-    assert 'target="203.0.113.250" port="514" protocol="tcp"' in files[seed.SYSLOG_FORWARD]["content"]
+    assert 'target="203.0.113.250" port="514" protocol="udp"' in files[seed.SYSLOG_FORWARD]["content"]
     assert files[seed.AUDIT_SCRIPT]["permissions"] == "0755"
     unit = files[f"/etc/systemd/system/{seed.AUDIT_UNIT}"]["content"]
     assert f"ExecStart={seed.AUDIT_SCRIPT}" in unit and "Restart=always" in unit and "WantedBy=multi-user.target" in unit

@@ -1,6 +1,13 @@
 """The gateway's data capture besides the pcap: the honeypots' log sink (syslog, and the audit
 channel of keystrokes and commands), the firewall log, retention, the quota watcher.
 
+The log sink is taken off the wire at layer 2, as Sebek did: honeypots send their syslog and
+audit records as UDP datagrams to the log host's address and MAC (a permanent neighbour
+entry, so they never ask for it), and the gateway's ingress hook on its honeynet NIC moves those
+frames to the sink before the bridge sees them. The sink is on no bridge, has ARP off and
+never sends: nothing on the honeynet answers at the log host's address, and nothing leaves
+towards the internet side (docs/stealth.md).
+
 Rendered onto the gateway's config disk next to data control's files and run by start.sh
 (capture.sh), with its own nftables tables so the two rulesets never edit each other.
 """
@@ -9,13 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vhoneynet import hardware
 from vhoneynet.render import render
 from vhoneynet.topology.model import Capture, Topology
 
-SINK_PORT = "vlog"  # the log sink's veth on br0
+SINK_PORT = "vlog"  # the log sink's veth in the gateway (on no bridge)
 SINK_NETNS = "log"  # the log sink's network namespace in the gateway
+SINK_NAME = "log-host"  # whose MAC the log sink's is (hardware.mac: a vendor's, stable per honeynet)
 # The log sink's port for the honeypots' audit forwarders (cloudinit/audit.py): only a
-# connection from a source port below 1024 reaches it, which an unprivileged user cannot bind.
+# datagram from a source port below 1024 reaches it, which an unprivileged user cannot bind.
 AUDIT_PORT = 601
 QUOTA_CHECK_SECONDS = 10
 # How the capture quota is split between the gateway's writers; whatever else it writes (IDS,
@@ -50,12 +59,18 @@ def budget(capture: Capture, honeypots: int) -> Budget:
     return Budget(quota, file_mb, files, log_file)
 
 
+def sink_mac(topo: Topology) -> str:
+    """The log host's MAC, as the honeypots' neighbour entry names it and the sink wears it."""
+    return hardware.mac(topo.id, SINK_NAME)
+
+
 def _context(topo: Topology) -> dict:
     net = topo.networks.honeynet
     shares = budget(topo.gateway.capture, len(topo.honeypots))
     return {
         "hid": topo.id,
         "loghost": net.log_sink,
+        "sink_mac": sink_mac(topo),
         "prefixlen": net.cidr.prefixlen,
         "sink_port": SINK_PORT,
         "sink_netns": SINK_NETNS,
@@ -69,13 +84,6 @@ def _context(topo: Topology) -> dict:
         "quota_check_seconds": QUOTA_CHECK_SECONDS,
         "log_file_bytes": shares.log_file,
     }
-
-
-def drop_connections(addresses: list[str]) -> list[str]:
-    """The command (run in the gateway) that drops the log sink's end of every TCP connection
-    with these honeypots: their forwarders' next packet on one gets a reset, and they reconnect."""
-    peers = " or ".join(f"dst {a}" for a in addresses)
-    return ["ip", "netns", "exec", SINK_NETNS, "ss", "--kill", "--tcp", f"( {peers} )"]
 
 
 def config_files(topo: Topology) -> dict[str, str]:
