@@ -35,6 +35,9 @@ _VM_OUIS = {"52:54:00": "qemu/KVM", "08:00:27": "VirtualBox", "00:0c:29": "VMwar
 class Tell:
     check: str  # dmi | cpu | detect-virt | pci | mac | disk | seed | dmesg | name | loghost | agent | clock | acpi | firmware
     found: str
+    # what stock qemu 7.2 writes where no option reaches (docs/stealth.md, "What still shows"):
+    # listed, never hidden, but no failure of a profile that hides all it can
+    residual: bool = False
 
 
 @dataclass
@@ -111,8 +114,17 @@ def _seed_left(_: str, value: str) -> Tell:
     return Tell("seed", f"cloud-init seed left at {value}")
 
 
+# An ACPI table's header as the kernel prints it: qemu 7.2 takes the OEM ids from the profile
+# (-machine x-oem-id, x-oem-table-id) but always writes its own creator id, BXPC.
+_ACPI_HEADER = re.compile(r"ACPI: [A-Z0-9]{4} 0x[0-9A-F]+ [0-9A-F]+ \(v\d\d (?P<oem>.{6}) (?P<table>.{8}) [0-9A-F]{8} "
+                          r"(?P<creator>.{4}) [0-9A-F]{8}\)$")
+
+
 def _dmesg(_: str, value: str) -> Tell:
-    return Tell("dmesg", value)
+    header = _ACPI_HEADER.search(value)
+    residual = (header is not None and header["creator"] == "BXPC"
+                and not _VM_WORDS.search(header["oem"] + " " + header["table"]) and "BXPC" not in header["table"])
+    return Tell("dmesg", value, residual=residual)
 
 
 def _clock(_: str, value: str) -> Tell | None:
@@ -179,5 +191,5 @@ def look(topo: Topology, b: Backends) -> list[StealthResult]:
             results.append(StealthResult(pot.name, "skipped", detail=str(e)))
             continue
         tells = judge(parse_facts(run.stdout.decode(errors="replace")))
-        results.append(StealthResult(pot.name, "fail" if tells else "pass", tells))
+        results.append(StealthResult(pot.name, "fail" if any(not t.residual for t in tells) else "pass", tells))
     return results

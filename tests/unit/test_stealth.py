@@ -10,6 +10,7 @@ from tests.unit.test_render import fake_image
 from vhoneynet import hardware
 from vhoneynet.errors import TopologyInvalid
 from vhoneynet.guestxml import domain_xml
+from vhoneynet.images import BuiltImage
 from vhoneynet.plan import plan
 from vhoneynet.tells import judge, parse_facts
 from vhoneynet.topology import loads
@@ -102,6 +103,20 @@ def test_disguised_domain_has_profile_smbios_no_hypervisor_bit_and_cpu_name():
     assert "max-x86_64-cpu.model-id=Intel(R) Core(TM) i5-9500 CPU @ 3.00GHz" in web
     assert p.honeypots[0].nics[0].mac[:8] in hardware.CATALOGUE["dell-optiplex-7070"].ouis
     assert "sysinfo" not in db and "hypervisor" not in db and p.honeypots[1].nics[0].mac.startswith("52:54:00")
+    # a PC's machine: q35, SATA, e1000e on the root complex, no virtio device, the seed in the initrd
+    assert 'machine="q35"' in web and 'bus="sata"' in web and '<model type="e1000e"/>' in web
+    assert "virtio" not in web and 'device="cdrom"' not in web and "<initrd>/s.img</initrd>" in web
+    assert 'x-oem-id=DELL  ,x-oem-table-id=CBX3    ' in web and 'value="TOSHIBA KSG60ZMV256G"' in web
+    assert 'machine="pc"' in db and 'bus="virtio"' in db and '<model type="virtio"/>' in db
+    assert '<target type="isa-serial" port="1">' in web and '<target type="isa-serial" port="1">' in db
+
+
+def test_a_honeypot_with_its_own_boot_loader_gets_its_seed_as_a_cd_with_a_profile_s_drive():
+    topo = loads("id: t1\nhoneypots:\n  - {name: web, image: linux-web, address: 203.0.113.10, hardware: dell-optiplex-7070}\n")
+    brought = BuiltImage("file", "0" * 60, "honeypot", Path("/srv/cloud.qcow2"), None, None)
+    xml = domain_xml(topo, plan(topo).honeypots[0], brought, "tcg", Path("/x.qcow2"), Path("/s.iso"), Path("/c.log"))
+    assert '<disk type="file" device="cdrom">' in xml and '<source file="/s.iso"/>' in xml and "<kernel>" not in xml
+    assert '<qemu:device alias="ua-seed">' in xml and 'value="HL-DT-ST DVD+-RW GU90N"' in xml
 
 
 def test_bios_table_is_a_type_0_structure_without_the_virtual_machine_bit(tmp_path):

@@ -134,4 +134,4 @@ def verify(
 
 def _found(look) -> str:
     """What gave a honeypot away, one tell a line (or why it was not looked at)."""
-    return "\n".join(f"{t.check}: {t.found}" for t in look.tells) or look.detail
+    return "\n".join(f"{t.check}: {t.found}" + (" (residual)" if t.residual else "") for t in look.tells) or look.detail

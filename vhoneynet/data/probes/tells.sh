@@ -38,7 +38,7 @@ for d in /sys/block/*/device; do
 done
 grep -rlsiE 'vhoneynet|honeynet|honeypot|vhn-' /var/lib/cloud /var/log/cloud-init.log /var/log/cloud-init-output.log \
 	2>/dev/null | head -n 5 | while IFS= read -r p; do fact mention "$p"; done
-dmesg 2>/dev/null | grep -iE 'hypervisor detected|qemu|kvm-clock|bochs|bxpc|seabios' | head -n 5 | while IFS= read -r line; do fact dmesg "$line"; done
+dmesg 2>/dev/null | grep -iE 'hypervisor detected|qemu|kvm-clock|bochs|bxpc|seabios' | head -n 20 | while IFS= read -r line; do fact dmesg "$line"; done
 fact clocksource "$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
 fact cmdline "$(cat /proc/cmdline)"
 ps -eo comm= 2>/dev/null | grep -iE 'qemu-ga|vhn|honey|spice|vdagent' | sort -u | while IFS= read -r p; do fact process "$p"; done
