@@ -26,6 +26,7 @@ from vhoneynet import labs, lifecycle, naming, tells
 from vhoneynet.backends import Backends, execute
 from vhoneynet.capture import session
 from vhoneynet.gateway.live import alerts as gateway_alerts
+from vhoneynet.gateway.live import stealth as gateway_stealth
 from vhoneynet.gateway.live import verify as gateway_verify
 from vhoneynet.permissions import private_files
 from vhoneynet.rundir import CaptureFolder, RunDir
@@ -172,10 +173,14 @@ class Honeynet:
     @_private
     def verify(self, stealth: bool = False, stealth_only: bool = False) -> dict:
         """Prove every data-control layer (and with `stealth`, look for what gives the honeypots
-        away), as `vhoneynet verify --json`: {"id", "ok", "layers", ["stealth"]}. A failed layer is
+        away from inside, and the gateway on the wire: the last result, named "gateway"), as
+        `vhoneynet verify --json`: {"id", "ok", "layers", ["stealth"]}. A failed layer is
         `ok: False`, not an exception. Raises VerifyUnavailable, DataControlFailed, HoneynetNotFound."""
         results = [] if stealth_only else gateway_verify.verify(self.hid, self.backends, self.storage)
-        looks = tells.look(self.topology, self.backends) if stealth or stealth_only else None
+        looks = None
+        if stealth or stealth_only:
+            topo, b = self.topology, self.backends
+            looks = [*tells.look(topo, b), gateway_stealth.look_at_gateway(topo, b)]
         failed = any(r.verdict == "fail" for r in [*results, *(looks or [])])
         report: dict = {"id": self.hid, "ok": not failed, "layers": gateway_verify.as_dicts(results)}
         if looks is not None:

@@ -90,21 +90,25 @@ def unlock(hid: IdArg, uri: UriOpt = DEFAULT_URI, storage: StorageOpt = DEFAULT_
 @reports
 def verify(
     hid: IdArg,
-    stealth: Annotated[bool, typer.Option("--stealth", help="also look inside every honeypot for what gives it away as a VM or a honeypot")] = False,
-    stealth_only: Annotated[bool, typer.Option("--stealth-only", help="only the look inside the honeypots, no data-control probes")] = False,
+    stealth: Annotated[bool, typer.Option("--stealth", help="also look inside every honeypot, and at the gateway on the wire, for what gives them away")] = False,
+    stealth_only: Annotated[bool, typer.Option("--stealth-only", help="only the look inside the honeypots and at the gateway, no data-control probes")] = False,
     junit_file: Annotated[Path | None, typer.Option("--junit", help="also write the verdicts as JUnit XML to this file")] = None,
     uri: UriOpt = DEFAULT_URI, storage: StorageOpt = DEFAULT_STORAGE, as_json: JsonOpt = False,
 ) -> None:
     """Prove every data-control layer on the running honeynet; exits 1 when one fails.
 
-    With --stealth, also that no honeypot gives itself away; with --junit, the verdicts as JUnit XML."""
+    With --stealth, also that no honeypot, nor the gateway on the wire, gives itself away; with --junit, the verdicts as JUnit XML."""
     from vhoneynet import tells
     from vhoneynet.gateway.live import verify as v
     from vhoneynet.gateway.live.control import saved_topology
+    from vhoneynet.gateway.live.stealth import look_at_gateway
 
     b = base.backends(uri)
     results = [] if stealth_only else v.verify(hid, b, storage)
-    looks = tells.look(saved_topology(hid, storage), b) if stealth or stealth_only else None
+    looks = None
+    if stealth or stealth_only:
+        topo = saved_topology(hid, storage)
+        looks = [*tells.look(topo, b), look_at_gateway(topo, b)]
     failed = any(r.verdict == "fail" for r in [*results, *(looks or [])])
     if junit_file:
         cases = [junit.Case("data-control", r.layer, r.verdict, r.detail) for r in results]
@@ -123,7 +127,7 @@ def verify(
                 table.add_row(cell(r.layer), cell(r.sent), cell(r.arrived), cell(r.limit), text(r.verdict, colour), cell(r.detail))
             out.print(table)
         if looks is not None:
-            table = Table("honeypot", "verdict", "tells", title=markup("what gives the honeypots of {!r} away", hid))
+            table = Table("honeypot", "verdict", "tells", title=markup("what gives the honeypots and the gateway of {!r} away", hid))
             for look in looks:
                 table.add_row(cell(look.honeypot), text(look.verdict, VERDICT_COLOURS.get(look.verdict, "yellow")),
                               text(_found(look), multiline=True))
