@@ -128,6 +128,8 @@ PING = """PING 203.0.113.10 (203.0.113.10) 56(84) bytes of data.
 rtt min/avg/max/mdev = 1.750/1.986/2.310/0.236 ms
 """
 
+SAME_BRIDGE = PING.replace("time=2.31", "time=0.5").replace("time=1.90", "time=0.7").replace("time=1.75", "time=0.9")
+
 
 def test_round_trips_are_read_from_ping_and_timing_is_a_residual_tell():
     assert ping_rtts(PING) == [2.31, 1.90, 1.75]
@@ -136,3 +138,109 @@ def test_round_trips_are_read_from_ping_and_timing_is_a_residual_tell():
     assert tell is not None and tell.check == "timing" and tell.residual and "1.2 ms" in tell.found
     assert timing([0.9, 1.0], [0.5])[1] is None
     assert timing([], [0.5]) == ("no echo reply crossed the gateway", None)
+
+
+class FakeNet:
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def add_outside_host(self, netns, bridge, veth, address, gateway=None, mac=None):
+        self.calls.append(("add", netns, bridge, veth, str(address), mac))
+
+    def delete_netns(self, name):
+        self.calls.append(("delete-netns", name))
+
+    def delete_link(self, name):
+        self.calls.append(("delete-link", name))
+
+
+class FakeTcpdump:
+    def __init__(self, text: str):
+        self.text, self.signalled = text, False
+
+    def poll(self):
+        return 0 if self.signalled else None
+
+    def send_signal(self, _):
+        self.signalled = True
+
+    def communicate(self, timeout=None):
+        return self.text, None
+
+    def kill(self):
+        self.signalled = True
+
+    def wait(self):
+        return 0
+
+
+def _watch(monkeypatch, topo, internet: str, honeynet: str, through: str, beside: str):
+    """look_at_gateway on fakes: tcpdump prints `internet` on the outside host's veth, `honeynet` on the tap."""
+    from types import SimpleNamespace
+
+    from vhoneynet.backend.process import Finished
+    from vhoneynet.gateway.live import stealth
+    from vhoneynet.plan import plan
+
+    tap = plan(topo).honeypots[0].nics[0].tap
+    spawned = []
+    monkeypatch.setattr(stealth.time, "sleep", lambda s: None)
+    monkeypatch.setattr(stealth, "spawn", lambda argv, ns=None: spawned.append(argv) or
+                        FakeTcpdump(honeynet if argv[-1] == tap else internet))
+    monkeypatch.setattr(stealth, "run_in_netns", lambda ns, argv, timeout=None: Finished(
+        0, (beside if "vprobe" in ns else through).encode(), b""))
+    b = SimpleNamespace(net=FakeNet())
+    return stealth.look_at_gateway(topo, b), b.net.calls, spawned
+
+
+def _topology(outside: bool = True):
+    from vhoneynet.topology import loads
+
+    return loads("id: t1\nhoneypots:\n  - {name: web, image: linux-web, address: 203.0.113.10}\n"
+                 + ("outside:\n  - {name: attacker, address: 203.0.113.200}\n" if outside else ""))
+
+
+def _wire(topo) -> str:
+    from vhoneynet.plan import plan
+
+    p = plan(topo)
+    attacker = p.outside[0].mac if p.outside else None
+    text = WIRE.replace(POT, p.honeypots[0].nics[0].mac)
+    return text.replace(ATTACKER, attacker) if attacker else text
+
+
+def test_a_bridge_that_adds_only_time_passes_with_the_residual_timing_tell(monkeypatch):
+    topo = _topology()
+    result, calls, spawned = _watch(monkeypatch, topo, _wire(topo), _wire(topo), PING, SAME_BRIDGE)
+    assert result.honeypot == "gateway" and result.verdict == "pass", result
+    assert [(t.check, t.residual) for t in result.tells] == [("timing", True)]
+    assert "rtt through gateway 1.9 ms, same bridge 0.7 ms" in result.detail
+    assert [argv[:6] for argv in spawned] == [["tcpdump", "-e", "-n", "-v", "-l", "-c"]] * 2
+    added = [c for c in calls if c[0] == "add"]
+    assert len(added) == 1 and "vprobe" in added[0][1]  # only the probe: the outside host exists
+    assert ("delete-netns", added[0][1]) in calls and ("delete-link", added[0][3]) in calls
+
+
+def test_a_routing_gateway_fails_and_a_temporary_outside_host_is_removed(monkeypatch):
+    topo = _topology(outside=False)
+    from vhoneynet.plan import plan
+
+    gateway_mac = plan(topo).gateway.nics[0].mac
+    honeynet = _wire(topo)
+    internet = honeynet.replace("ttl 64, id 4321", "ttl 63, id 4321") + TIME_EXCEEDED.replace(GATEWAY, gateway_mac)
+    result, calls, _ = _watch(monkeypatch, topo, internet, honeynet, PING, PING)
+    assert result.verdict == "fail"
+    checks = {t.check for t in result.tells}
+    assert {"wire", "hop"} <= checks
+    added = {c[1] for c in calls if c[0] == "add"}
+    assert len(added) == 2 and added == {c[1] for c in calls if c[0] == "delete-netns"}
+
+
+def test_without_a_honeypot_address_the_gateway_look_is_skipped():
+    from types import SimpleNamespace
+
+    from vhoneynet.gateway.live.stealth import look_at_gateway
+    from vhoneynet.topology import loads
+
+    result = look_at_gateway(loads("id: t1\n"), SimpleNamespace(net=FakeNet()))
+    assert (result.honeypot, result.verdict) == ("gateway", "skipped")
