@@ -53,6 +53,7 @@ def test_honeypots_forward_syslog_and_audit_sessions_at_every_boot():
     files = {f["path"]: f for f in user_data["write_files"]}
     assert 'target="203.0.113.250" port="514" protocol="udp"' in files[seed.SYSLOG_FORWARD]["content"]
     assert files[seed.AUDIT_SCRIPT]["permissions"] == "0755"
+    assert files[seed.AUDIT_SCRIPT]["content"].splitlines()[0] == "#!/usr/bin/python3"  # the kernel runs it by this line
     unit = files[f"/etc/systemd/system/{seed.AUDIT_UNIT}"]["content"]
     assert f"ExecStart={seed.AUDIT_SCRIPT}" in unit and "Restart=always" in unit and "WantedBy=multi-user.target" in unit
     assert f"systemctl enable --now {seed.AUDIT_UNIT}" in user_data["runcmd"]  # enabled: every boot, not only the first
