@@ -16,8 +16,8 @@ from vhoneynet.topology.model import Honeypot, Topology
 
 SEED_LABEL = "cidata"  # the CD of a honeypot that boots its own boot loader
 # A honeypot booted by us gets its seed inside its initrd, as this folder; the image's initrd
-# script moves it to /run/nocloud, where its cloud-init looks (images/base), and it is removed
-# once read: no device, no disk label, nothing left behind.
+# script writes it to /var/lib/cloud/seed/nocloud (root's alone), where its cloud-init looks first
+# (images/base), and cloud-final removes it once read: no device, no disk label, nothing left.
 SEED_FOLDER = "nocloud"
 # cloud-init's own closing line on the console: readiness without any artifact of ours.
 READY_MARK = "Cloud-init v. "

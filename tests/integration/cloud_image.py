@@ -21,7 +21,7 @@ TIMEOUT 0
 LABEL linux
   LINUX /vmlinuz
   INITRD /initrd.img
-  APPEND root=/dev/vda2 rw console=ttyS0,115200 net.ifnames=0 panic=10 no5lvl
+  APPEND root=LABEL=rootfs rw console=ttyS0,115200 net.ifnames=0 panic=10 no5lvl
 """
 
 

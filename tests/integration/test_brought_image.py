@@ -72,7 +72,7 @@ def test_brought_disk_boots_by_itself_and_takes_its_name_and_address(brought: Ho
     assert brought.exec("cloud", "hostname").stdout.decode().strip() == "cloud"
     # no kernel of ours: the guest's own boot loader started the root on its second partition
     cmdline = brought.exec("cloud", "cat", "/proc/cmdline").stdout.decode()
-    assert "root=/dev/vda2" in cmdline
+    assert "root=LABEL=rootfs" in cmdline
     banner = in_netns(brought.netns("attacker"), "sh", "-c", f"timeout 10 nc -w 5 {ADDRESS} 22 </dev/null")
     assert banner.stdout.startswith("SSH-2.0-"), banner
 

@@ -43,7 +43,7 @@ def test_a_disguised_honeypot_reads_its_profile_and_still_serves(honeynet: Honey
 
 def test_a_disguised_honeypot_has_no_virtual_device_and_no_seed(honeynet: Honeynet):
     proc = honeynet.sh("dns", "cat /sys/bus/pci/devices/*/vendor | sort -u; echo --; ls /sys/block; echo --; "
-                              "ls /dev/disk/by-label; echo --; ls /run/nocloud /sys/firmware/qemu_fw_cfg 2>&1; "
+                              "ls /dev/disk/by-label; echo --; ls /var/lib/cloud/seed/nocloud /sys/firmware/qemu_fw_cfg 2>&1; "
                               "dpkg -l qemu-guest-agent 2>&1 | tail -n 1; echo --; findmnt -no SOURCE /")
     vendors, blocks, labels, leftovers, root = proc.stdout.decode().split("--\n")
     assert vendors.split() == ["0x8086"], vendors  # Intel alone: the ICH9 chipset and the e1000e NIC

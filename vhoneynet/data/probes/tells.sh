@@ -45,7 +45,7 @@ ps -eo comm= 2>/dev/null | grep -iE 'qemu-ga|vhn|honey|spice|vdagent' | sort -u 
 find /etc /usr/local /var/lib /var/log /opt /root /home -xdev \( -iname '*vhn*' -o -iname '*vhoneynet*' -o -iname '*honeynet*' -o -iname '*honeypot*' \) 2>/dev/null | head -n 20 | while IFS= read -r p; do fact file "$p"; done
 grep -rlsiE 'vhoneynet|honeynet|honeypot' /etc 2>/dev/null | head -n 10 | while IFS= read -r p; do fact mention "$p"; done
 # a seed left behind (cloud-init makes /var/lib/cloud/seed itself, empty: that is ordinary)
-for d in /var/lib/cloud/seed/* /run/nocloud; do
+for d in /var/lib/cloud/seed/*; do
 	[ -e "$d" ] && fact seed-left "$d"
 done
 for p in /etc/rsyslog.d/*.conf /etc/rsyslog.conf; do
