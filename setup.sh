@@ -12,6 +12,7 @@ PACKAGES=(
   postgresql openssl
   graphviz smbclient mariadb-client openssh-client tini
   syslinux syslinux-common  # the tests make a self-booting cloud-style disk
+  ovmf swtpm swtpm-tools  # UEFI guests (Windows honeypots, the tests' stand-in) and their TPM
   chromium  # the report's browser tests (driven by playwright, installed with the test extra)
 )
 IMAGES=(honeywall linux-dns linux-web linux-ssh linux-mail linux-db linux-smb)

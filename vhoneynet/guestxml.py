@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vhoneynet import hardware, naming
 from vhoneynet.gateway.config.disk import CAPTURE_TAG
+from vhoneynet.hardware import OVMF_CODE, OVMF_VARS
 from vhoneynet.images import BuiltImage
 from vhoneynet.plan import Guest
 from vhoneynet.render import render
@@ -45,13 +46,18 @@ PC = Hardware("q35", "sata", "sda", "e1000e")
 def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, overlay: Path,
                config_disk: Path, console_log: Path) -> str:
     """Domain XML: the root overlay as the first disk, and `config_disk`: the gateway's config
-    disk, read-only as vdb; a honeypot's initrd with its seed inside (when we boot its kernel),
-    or else its seed as a CD in its optical drive (taken out once it has booted: see
-    `seed_drive`). The gateway also gets its capture share over virtiofs (which needs shared
-    memory), served by the run folder's virtiofsd wrapper (capture/share.py writes both before
-    the gateway starts)."""
-    disguise = _disguise(topo, guest, optical=not image.kernel)
-    hw = PC if disguise else VIRTUAL
+    disk, read-only as vdb; a honeypot's initrd with its seed inside (image.boot `kernel`: we
+    boot its kernel), its seed as a CD in its optical drive (`bios`: its own boot loader; taken
+    out once it has booted: see `seed_drive`), or its answer disk (`uefi`: OVMF boots its own
+    boot loader; vhoneynet/answerdisk.py). The gateway also gets its capture share over virtiofs
+    (which needs shared memory), served by the run folder's virtiofsd wrapper (capture/share.py
+    writes both before the gateway starts).
+
+    A honeypot that boots by UEFI always gets PC hardware (q35, SATA, e1000e), hardware profile
+    or not: it is Windows, which has no virtio drivers out of the box."""
+    honeypot = guest.role == "honeypot"
+    disguise = _disguise(topo, guest, optical=honeypot and image.boot == "bios")
+    hw = PC if disguise or (honeypot and image.boot == "uefi") else VIRTUAL
     disks = [{"path": overlay, "format": "qcow2", "device": "disk", "dev": hw.root, "bus": hw.disk_bus,
               "readonly": False, "alias": ROOT_ALIAS}]
     filesystems = []
@@ -59,15 +65,22 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
         disks.append({"path": config_disk, "format": "raw", "device": "disk", "dev": "vdb", "bus": "virtio",
                       "readonly": True, "alias": None})
         filesystems.append({"binary": virtiofsd_wrapper(topo), "source": capture_share(topo), "tag": CAPTURE_TAG})
-    elif not image.kernel:
+    elif image.boot == "bios":
         dev, bus = seed_drive(hw)
         disks.append({"path": config_disk, "format": "raw", "device": "cdrom", "dev": dev, "bus": bus,
                       "readonly": True, "alias": SEED_ALIAS})
+    elif image.boot == "uefi":
+        # writable for qemu: its SATA (ide-hd) disks cannot be read-only; a fresh copy every `up`
+        disks.append({"path": config_disk, "format": "raw", "device": "disk", "dev": "sdb", "bus": "sata",
+                      "readonly": False, "alias": None})
+    uefi = None
+    if honeypot and image.boot == "uefi":
+        uefi = {"code": OVMF_CODE, "vars": OVMF_VARS, "nvram": RunDir.of(topo).nvram(guest.name), "tpm": image.tpm}
     return render(
         "libvirt/domain.xml.j2",
         name=guest.domain, hid=topo.id, guest=guest.name, role=guest.role, image=guest.image,
         address=guest.address, ns=naming.METADATA_NS, memory=guest.memory, vcpus=guest.vcpus,
-        accel=accel, shared_memory=bool(filesystems), kernel=image.kernel,
+        accel=accel, shared_memory=bool(filesystems), kernel=image.kernel if image.boot == "kernel" else None, uefi=uefi,
         initrd=config_disk if guest.role == "honeypot" else image.initrd,
         cmdline=KERNEL_CMDLINE.format(root=hw.root), disks=disks, nics=guest.nics, filesystems=filesystems,
         console_log=console_log, agent=guest.agent, agent_socket=agent_socket(guest.domain),

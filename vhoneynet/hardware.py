@@ -23,6 +23,11 @@ from vhoneynet import naming
 
 AUTO = "auto"
 VIRTUAL = "virtual"  # no disguise: qemu's own strings, 52:54:00, the hypervisor bit
+# The firmware of a guest that boots by UEFI, as Debian's ovmf package installs it: the 4 MiB
+# build without Secure Boot, which needs no SMM; each guest's variable store is its own copy of
+# OVMF_VARS (RunDir.nvram).
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 TABLES = "hardware"  # <storage>/hardware/<profile>.smbios: the profiles' BIOS tables, read by qemu
 
 # BIOS characteristics of an ordinary PC firmware: PCI, plug and play, flash upgradeable,

@@ -26,6 +26,8 @@ TOOLS = {
     "genisoimage": "genisoimage",
     "nft": "nftables",
     "ip": "iproute2",
+    "swtpm": "swtpm",  # the TPM 2.0 of a honeypot whose recipe asks for one (`tpm = true`)
+    "swtpm_setup": "swtpm-tools",
 }
 _TOOL_PATHS = {"virtiofsd": "/usr/lib/qemu/virtiofsd"}
 

@@ -44,6 +44,11 @@ DEBS_CACHE = Path("/var/cache/vhoneynet/debs")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 KINDS = ("base", "gateway", "honeypot")
 BUILDERS = ("debootstrap", "windows-iso")
+# How a guest of the image starts: `kernel`, its kernel and initrd given to qemu (a debootstrap
+# build, whose disk has no boot loader); `bios`, its own boot loader through SeaBIOS (a disk the
+# user brings); `uefi`, its own boot loader through OVMF (Windows, installed in a UEFI guest).
+BOOTS = ("kernel", "bios", "uefi")
+_DEFAULT_BOOT = {"debootstrap": "kernel", "windows-iso": "uefi"}
 ROOT_LABEL = "rootfs"  # fstab mounts / by it (images/base/setup.sh)
 
 Progress = Callable[[str], None]
@@ -77,6 +82,8 @@ class Recipe:
     size: str
     services: tuple[Service, ...] = ()
     builder: str = "debootstrap"  # or windows-iso: installed from the user's ISO (vhoneynet.windows)
+    boot: str = "kernel"  # one of BOOTS
+    tpm: bool = False  # a TPM 2.0 (swtpm) for a uefi guest whose Windows version requires one
 
     @classmethod
     def load(cls, name: str, recipes_dir: Path = RECIPES_DIR) -> Recipe:
@@ -100,7 +107,7 @@ class Recipe:
             return RecipeInvalid(name, problem)
 
         unknown = set(data) - {
-            "description", "kind", "from", "suite", "mirror", "packages", "size", "services", "builder"
+            "description", "kind", "from", "suite", "mirror", "packages", "size", "services", "builder", "boot", "tpm"
         }
         if unknown:
             raise bad(f"unknown keys: {', '.join(sorted(unknown))}")
@@ -111,6 +118,7 @@ class Recipe:
             raise bad("a windows-iso recipe is installed from an ISO: no `suite`, no `from`")
         if builder == "debootstrap" and ("from" in data) == ("suite" in data):
             raise bad("needs exactly one of `suite` (a root image) or `from` (a derived one)")
+        boot, tpm = _boot(builder, data, bad)
         kind = data.get("kind", "")
         if kind not in KINDS:
             raise bad(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -139,6 +147,8 @@ class Recipe:
             size=size,
             services=services,
             builder=builder,
+            boot=boot,
+            tpm=tpm,
         )
 
     @property
@@ -174,6 +184,23 @@ class Recipe:
         return h.hexdigest()
 
 
+def _boot(builder: str, data: dict, bad: Callable[[str], RecipeInvalid]) -> tuple[str, bool]:
+    """A recipe's `boot` and `tpm`, checked against what its builder makes. Raises RecipeInvalid."""
+    boot = data.get("boot", _DEFAULT_BOOT[builder])
+    if boot not in BOOTS:
+        raise bad(f"boot must be one of {', '.join(BOOTS)}, not {boot!r}")
+    if builder == "debootstrap" and boot != "kernel":
+        raise bad(f"boot = {boot!r}: a debootstrap image has no boot loader of its own, its boot is `kernel`")
+    if builder == "windows-iso" and boot != "uefi":
+        raise bad(f"boot = {boot!r}: Windows is installed in a UEFI guest, its boot is `uefi`")
+    tpm = data.get("tpm", False)
+    if not isinstance(tpm, bool):
+        raise bad(f"tpm must be true or false, not {tpm!r}")
+    if tpm and boot != "uefi":
+        raise bad("tpm = true needs boot = \"uefi\" (a TPM is for a UEFI guest)")
+    return boot, tpm
+
+
 def known_recipes(recipes_dir: Path = RECIPES_DIR) -> list[str]:
     if not recipes_dir.is_dir():
         return []
@@ -197,7 +224,8 @@ def brought_disk(image: str) -> Path | None:
 @dataclass(frozen=True)
 class BuiltImage:
     """A read-only base disk to run guests on: a finished build (booted directly with its kernel
-    and initrd), or a disk the user brings (booted by its own boot loader)."""
+    and initrd, or, for Windows, by OVMF), or a disk the user brings (booted by its own boot
+    loader). `boot` is one of BOOTS; left empty it follows from `kernel`."""
 
     recipe: str
     digest: str
@@ -207,6 +235,14 @@ class BuiltImage:
     initrd: Path | None
     root_device: str = "/dev/vda"
     services: tuple[Service, ...] = ()
+    boot: str = ""
+    tpm: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.boot:
+            object.__setattr__(self, "boot", "kernel" if self.kernel else "bios")
+        if self.boot not in BOOTS:
+            raise ValueError(f"boot must be one of {', '.join(BOOTS)}, not {self.boot!r}")
 
     @classmethod
     def brought(cls, image: str) -> BuiltImage:
@@ -220,15 +256,19 @@ class BuiltImage:
     @classmethod
     def from_dir(cls, path: Path) -> BuiltImage:
         meta = json.loads((path / "image.json").read_text())
+        # images built before `boot` was recorded: a Windows build boots by UEFI, the others by kernel
+        boot = meta.get("boot", _DEFAULT_BOOT.get(meta.get("builder", "debootstrap"), "kernel"))
         return cls(
             recipe=meta["recipe"],
             digest=meta["digest"],
             kind=meta["kind"],
             disk=path / "disk.qcow2",
-            kernel=path / "vmlinuz",
-            initrd=path / "initrd.img",
+            kernel=path / "vmlinuz" if boot == "kernel" else None,
+            initrd=path / "initrd.img" if boot == "kernel" else None,
             root_device=meta.get("root_device", "/dev/vda"),
             services=tuple(Service(**s) for s in meta.get("services", [])),
+            boot=boot,
+            tpm=meta.get("tpm", False),
         )
 
 
@@ -370,6 +410,7 @@ class ImageStore:
                 "description": recipe.description,
                 "parent": recipe.parent,
                 "root_device": "/dev/vda",
+                "boot": recipe.boot,
                 "services": [asdict(s) for s in recipe.services],
                 "packages": versions,
                 "build_seconds": round(time.monotonic() - started, 1),

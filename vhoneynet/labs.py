@@ -38,10 +38,12 @@ from vhoneynet.errors import (
 from vhoneynet.lifecycle import (
     Progress,
     _quiet,
+    guest_image,
     guest_probes,
     probing,
     take_out_seeds,
     wait_ready,
+    watch_role,
 )
 from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.plan import Guest, plan
@@ -81,6 +83,8 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     stamp = time.strftime("%Y%m%dT%H%M%S")
     timings: dict[str, dict] = {}
     watches: dict[str, ConsoleWatch | Restored] = {}
+    built = {g.image: b.images.get(g.image) for g in targets}
+    images = {g.name: guest_image(topo, g, built) for g in targets if built[g.image] is not None}
 
     def stop(g: Guest) -> None:
         started = time.monotonic()
@@ -112,7 +116,8 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
             write_qcow2_overlay(overlay, sources.get(g.name) or _base_of(overlay))  # replaces the old one in one step
             _restore_nvram(b, g, run, to)
             reverted = time.monotonic()
-            watches[g.name] = ConsoleWatch.from_now(capture.console(g.name), g.role)
+            role = watch_role(g, images[g.name]) if g.name in images else g.role
+            watches[g.name] = ConsoleWatch.from_now(capture.console(g.name), role)
             b.hv.boot_domain(g.domain)
             progress(f"guest {g.name}: disk reverted to {to or 'pristine'} in {reverted - started:.3f} s")
         timings[g.name] |= {"disk_revert": round(reverted - started, 3), "start": round(time.monotonic() - reverted, 3)}
@@ -121,8 +126,7 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
         list(pool.map(stop, targets))
         list(pool.map(start, targets))
-    images = {g.image: b.images.get(g.image) for g in targets}
-    probes = guest_probes(topo, p, {k: v for k, v in images.items() if v is not None}) if probe else {}
+    probes = guest_probes(p, images) if probe else {}
     waiting = time.monotonic() - started
     with probing(topo, p, b) as source:
         ready = wait_ready(hid, watches, b, progress, timeout, {n: probes.get(n, []) for n in watches}, source)

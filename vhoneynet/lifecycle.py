@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vhoneynet import hardware, hostrules, naming, warm
+from vhoneynet import answerdisk, hardware, hostrules, naming, warm
 from vhoneynet.backend.disks import (
     make_iso,
     make_vfat,
@@ -108,12 +108,13 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         b.net.add_outside_host(host.netns, p.bridge("ext").name, host.veth, host.address, mac=host.mac)
 
     b.hv.ensure_pool(render("libvirt/pool.xml.j2", name=p.pool, path=run.disks), p.pool)
-    watches = {g.name: ConsoleWatch.from_now(capture.console(g.name), g.role) for g in p.guests}
+    images = {g.name: guest_image(topo, g, images) for g in p.guests}  # by guest from here on
+    watches = {g.name: ConsoleWatch.from_now(capture.console(g.name), watch_role(g, images[g.name])) for g in p.guests}
     progress(f"starting {len(p.guests)} guests")
     starts: list[float] = []
 
     def create(guest: Guest) -> None:  # each guest's disks, then its domain: no guest waits for another
-        xml = _prepare_guest(topo, p, guest, images[guest.image], accel, run, capture)
+        xml = _prepare_guest(topo, p, guest, images[guest.name], accel, run, capture)
         started_domain = time.monotonic()
         b.hv.start_domain(xml)
         starts.append(time.monotonic() - started_domain)
@@ -122,7 +123,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         list(pool.map(create, p.guests))
     booting = time.monotonic()
     with probing(topo, p, b) as source:
-        wait_ready(topo.id, watches, b, progress, timeout, guest_probes(topo, p, images) if probe else None, source)
+        wait_ready(topo.id, watches, b, progress, timeout, guest_probes(p, images) if probe else None, source)
     ready = time.monotonic()
     take_out_seeds(p.honeypots, b, progress)
     if warm_state:
@@ -221,9 +222,13 @@ def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, acc
         config = run.disks / gateway_config.CONFIG_DISK
         files = gateway_config.config_files(topo, p)
         make_vfat(config, gateway_config.CONFIG_LABEL, files, gateway_config.config_disk_kib(files))
-    elif image.kernel:  # booted by us: the seed travels with its initrd, no device carries it
+    elif image.boot == "kernel":  # booted by us: the seed travels with its initrd, no device carries it
         config = run.disks / f"{guest.name}-initrd.img"
         write_initrd(config, image.initrd, SEED_FOLDER, documents(topo, topo.honeypot(guest.name)))
+    elif image.boot == "uefi":  # Windows: no cloud-init, its answer disk says who it is
+        config = run.disks / f"{guest.name}-answer.img"
+        make_vfat(config, answerdisk.ANSWER_LABEL, answerdisk.files(topo, topo.honeypot(guest.name)),
+                  answerdisk.ANSWER_DISK_KIB)
     else:  # its own boot loader: the seed is a CD in its optical drive
         config = run.disks / f"{guest.name}-seed.iso"
         make_iso(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
@@ -297,10 +302,25 @@ def _poll_guest(hid: str, name: str, watch: ConsoleWatch | Restored, b: Backends
     return False
 
 
-def guest_probes(topo: Topology, p: Plan, images: dict[str, BuiltImage]) -> dict[str, list[Probe]]:
-    """The service probes of every honeypot, from its image's `services` metadata."""
-    return {g.name: probes_for(g.name, str(g.address), images[g.image].services)
-            for g in p.honeypots if g.image in images}
+def guest_probes(p: Plan, images: dict[str, BuiltImage]) -> dict[str, list[Probe]]:
+    """The service probes of every honeypot, from its image's `services` metadata (images by guest name)."""
+    return {g.name: probes_for(g.name, str(g.address), images[g.name].services)
+            for g in p.honeypots if g.name in images}
+
+
+def guest_image(topo: Topology, guest: Guest, images: dict[str, BuiltImage]) -> BuiltImage:
+    """The image `guest` runs (images by image name), booting as it will: a brought disk boots
+    by BIOS unless its honeypot says `boot: uefi` in the topology."""
+    image = images[guest.image]
+    boot = topo.honeypot(guest.name).boot if guest.role == "honeypot" else None
+    return replace(image, boot=boot) if boot else image
+
+
+def watch_role(guest: Guest, image: BuiltImage) -> str:
+    """What a guest's console watch waits for: the gateway's mark, cloud-init's closing line, or,
+    for a guest booting by UEFI (Windows: no cloud-init, nothing of ours on its console), only
+    that it runs: its service probes say when it is ready."""
+    return "service" if guest.role == "honeypot" and image.boot == "uefi" else guest.role
 
 
 def probing(topo: Topology, p: Plan, b: Backends):

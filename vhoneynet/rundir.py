@@ -134,6 +134,11 @@ class RunDir:
         """The qcow2 overlay `guest` boots from."""
         return self.disks / f"{naming.checked('guest', guest)}.qcow2"
 
+    def nvram(self, guest: str) -> Path:
+        """The UEFI variable store of a guest that boots by UEFI: libvirt copies it from OVMF's
+        template at its first start; in the run folder, so `down` removes it with the rest."""
+        return self.disks / f"{naming.checked('guest', guest)}-VARS.fd"
+
     @property
     def checkpoints(self) -> Path:
         return self.path / CHECKPOINTS

@@ -51,14 +51,14 @@ def documents(topo: Topology, pot: Honeypot) -> dict[str, str]:
         prefixlen=topo.networks.honeynet.cidr.prefixlen,
         router=topo.networks.honeynet.router,
         domain=topo.networks.honeynet.domain,
-        resolvers=[str(r) for r in _resolvers(topo)],
+        resolvers=[str(r) for r in resolvers(topo)],
     )
     digest = hashlib.sha256((user_data + network).encode()).hexdigest()[:12]
     meta = render("cloudinit/meta-data.j2", instance_id=f"i-{digest}", hostname=pot.name)
     return {"meta-data": meta, "user-data": user_data, "network-config": network}
 
 
-def _resolvers(topo: Topology) -> list:
+def resolvers(topo: Topology) -> list:
     if topo.networks.honeynet.resolver is not None:
         return [topo.networks.honeynet.resolver]
     return [h.address for h in topo.honeypots if h.image == "linux-dns"][:1]

@@ -20,11 +20,10 @@ from vhoneynet import naming
 from vhoneynet.backend.disks import make_vfat
 from vhoneynet.backend.process import run
 from vhoneynet.errors import ImageBuildFailed, WindowsIsoMissing
+from vhoneynet.hardware import OVMF_CODE, OVMF_VARS
 from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.render import render_recipe
 
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 DEFAULT_EDITION = "Windows Server 2022 SERVERSTANDARD"
 FORWARDER = "vhn-eventlog-forward.ps1"
 BUILD_HOURS = 6
@@ -134,7 +133,7 @@ def build(recipe, final: Path, digest: str, iso: Path | None, hv, settings: Answ
             raise ImageBuildFailed(recipe.name, "Windows Setup", f"still running after {BUILD_HOURS} h")
         (work / "answer.img").unlink()
         meta = {"recipe": recipe.name, "digest": digest, "kind": recipe.kind, "builder": "windows-iso",
-                "firmware": "uefi", "services": [s.__dict__ for s in recipe.services],
+                "boot": recipe.boot, "tpm": recipe.tpm, "services": [s.__dict__ for s in recipe.services],
                 "build_seconds": round(time.monotonic() - started, 1)}
         (work / "image.json").write_text(json.dumps(meta, indent=2) + "\n")
         disk.chmod(0o444)

@@ -268,6 +268,10 @@ class Honeypot(Spec):
     agent: bool = True
     hardware: Hardware = Field(hardware.AUTO, description="the machine it looks like from inside: "
                                "auto (a catalogue profile picked by id and name), a profile name, or virtual (qemu's own)")
+    boot: Literal["bios", "uefi"] | None = Field(
+        None, description="how a brought disk (image: file:/…) starts: bios (its boot loader through SeaBIOS, "
+                          "personalised by a cloud-init seed CD; the default) or uefi (through OVMF on PC hardware, "
+                          "personalised by an answer disk, as a Windows honeypot is)")
 
 
 class Outside(Spec):

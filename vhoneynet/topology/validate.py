@@ -108,6 +108,9 @@ def _brought_disks(topo: Topology) -> list[Problem]:
     for i, pot in enumerate(topo.honeypots):
         disk = brought_disk(pot.image)
         if disk is None:
+            if pot.boot is not None:
+                why = f"boot: {pot.boot} is for a brought disk (image: file:/…); recipe {pot.image!r} declares its own"
+                problems.append((("honeypots", i, "boot"), why))
             continue
         if not disk.is_absolute():
             problems.append((("honeypots", i, "image"), f"{pot.image!r}: give the disk's absolute path, file:/…"))
