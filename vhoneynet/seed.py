@@ -1,17 +1,23 @@
 """Per-honeypot settings as a cloud-init NoCloud seed (meta-data, user-data, network-config).
 
 The same path personalises the built recipes and any cloud image a user brings.
-Recipe-specific content (the DNS honeypot's zone, for instance) is rendered here too.
+What a recipe adds (the DNS honeypot's zone, for instance) it declares itself, in its
+seed.toml and seed/ templates (`RecipeSeed`): nothing here names a recipe.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from vhoneynet import hardware
+from vhoneynet.errors import RecipeInvalid
 from vhoneynet.gateway.config import capture
-from vhoneynet.render import render
+from vhoneynet.images import RECIPES_DIR, brought_disk
+from vhoneynet.render import recipe_environment, render
 from vhoneynet.topology.model import Honeypot, Topology
 
 SEED_LABEL = "cidata"  # the CD of a honeypot that boots its own boot loader
@@ -59,9 +65,10 @@ def documents(topo: Topology, pot: Honeypot) -> dict[str, str]:
 
 
 def resolvers(topo: Topology) -> list:
+    """The honeynet's DNS server: the topology's, or else the first honeypot whose recipe serves it."""
     if topo.networks.honeynet.resolver is not None:
         return [topo.networks.honeynet.resolver]
-    return [h.address for h in topo.honeypots if h.image == "linux-dns"][:1]
+    return [h.address for h in topo.honeypots if RecipeSeed.of(h.image).resolver][:1]
 
 
 # Names a site's own audit forwarding would have: nothing on a honeypot is named after the tool.
@@ -96,20 +103,50 @@ def _log_neighbour_now(topo: Topology) -> str:
     return f"ip neigh replace {topo.networks.honeynet.log_sink} lladdr {capture.sink_mac(topo)} dev eth0 nud permanent"
 
 
+@dataclass(frozen=True)
+class RecipeSeed:
+    """What a recipe adds to its honeypots' seeds, from images/<name>/seed.toml: `files` (guest
+    path and template in seed/), `commands` run once, and `resolver` (it serves the honeynet's
+    DNS). Paths, templates and commands are jinja2, with hostname, domain, fqdn and records."""
+
+    folder: Path | None = None
+    files: tuple[tuple[str, str], ...] = ()
+    commands: tuple[str, ...] = ()
+    resolver: bool = False
+
+    @classmethod
+    @cache
+    def of(cls, image: str, recipes_dir: Path = RECIPES_DIR) -> RecipeSeed:
+        """The seed extras of an image (none for a brought disk or a recipe without seed.toml).
+        Raises RecipeInvalid naming the recipe and what is wrong."""
+        path = recipes_dir / image / "seed.toml"
+        if brought_disk(image) is not None or "/" in image or not path.is_file():
+            return cls()
+        try:
+            data = tomllib.loads(path.read_text())
+            unknown = set(data) - {"files", "commands", "resolver"}
+            if unknown:
+                raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
+            files = tuple((str(f["path"]), str(f["template"])) for f in data.get("files", []))
+            commands = tuple(str(c) for c in data.get("commands", []))
+            if not isinstance(data.get("resolver", False), bool):
+                raise ValueError("resolver must be true or false")
+        except (tomllib.TOMLDecodeError, ValueError, KeyError, TypeError) as e:
+            raise RecipeInvalid(image, f"seed.toml: {e}") from None
+        return cls(path.parent / "seed", files, commands, data.get("resolver", False))
+
+    def render(self, topo: Topology, pot: Honeypot) -> tuple[list[GuestFile], list[str]]:
+        """The files and commands for honeypot `pot`."""
+        if self.folder is None:
+            return [], []
+        domain = topo.networks.honeynet.domain
+        context = {"hostname": pot.name, "domain": domain, "fqdn": f"{pot.name}.{domain}",
+                   "records": [(h.name, h.address) for h in topo.honeypots]}
+        env = recipe_environment(self.folder)
+        files = [GuestFile(env.from_string(path).render(context), env.get_template(template).render(context))
+                 for path, template in self.files]
+        return files, [env.from_string(c).render(context) for c in self.commands]
+
+
 def _recipe_extras(topo: Topology, pot: Honeypot) -> tuple[list[GuestFile], list[str]]:
-    domain = topo.networks.honeynet.domain
-    if pot.image == "linux-dns":
-        records = [(h.name, h.address) for h in topo.honeypots]
-        zone = render("cloudinit/linux-dns/zone.j2", hostname=pot.name, domain=domain, records=records, serial=1)
-        files = [
-            GuestFile("/etc/bind/named.conf.local", render("cloudinit/linux-dns/named.conf.local.j2", domain=domain)),
-            GuestFile(f"/etc/bind/db.{domain}", zone),
-        ]
-        return files, ["systemctl restart named"]
-    if pot.image == "linux-mail":
-        fqdn = f"{pot.name}.{domain}"
-        return [GuestFile("/etc/mailname", fqdn + "\n")], [
-            f"postconf -e myhostname={fqdn} mydomain={domain}", "systemctl restart postfix"]
-    if pot.image == "linux-db":
-        return [], ["mariadb < /usr/local/share/crm/crm.sql"]
-    return [], []
+    return RecipeSeed.of(pot.image).render(topo, pot)
