@@ -130,7 +130,7 @@ class RecipeSeed:
             files = tuple((str(f["path"]), str(f["template"])) for f in data.get("files", []))
             commands = tuple(str(c) for c in data.get("commands", []))
             if not isinstance(data.get("resolver", False), bool):
-                raise ValueError("resolver must be true or false")
+                raise TypeError("resolver must be true or false")
         except (tomllib.TOMLDecodeError, ValueError, KeyError, TypeError) as e:
             raise RecipeInvalid(image, f"seed.toml: {e}") from None
         return cls(path.parent / "seed", files, commands, data.get("resolver", False))

@@ -25,7 +25,10 @@ from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.render import render_recipe
 
 DEFAULT_EDITION = "Windows Server 2022 SERVERSTANDARD"
+# The image's boot tasks (images/windows-iis/files/): both read the honeypot's answer disk
+# (vhoneynet/answerdisk.py) at every boot, so one image serves every honeypot.
 FORWARDER = "vhn-eventlog-forward.ps1"
+APPLY_CONFIG = "vhn-apply-config.ps1"
 BUILD_HOURS = 6
 
 
@@ -45,7 +48,6 @@ class AnswerSettings:
     router: IPv4Address | None = None
     domain: str = "honeynet.example"
     resolvers: tuple[IPv4Address, ...] = field(default_factory=tuple)
-    loghost: str = "203.0.113.1"
     shutdown: bool = True  # the build ends with sysprep and power-off
 
 
@@ -58,12 +60,15 @@ def first_logon_commands(s: AnswerSettings) -> list[dict[str, str]]:
                                                         f"-Value '<html><head><title>{s.organization} intranet</title></head>"
                                                         f"<body><h1>{s.organization} intranet</h1><p>Sign in to continue.</p>"
                                                         "</body></html>'\""},
-        {"description": "Copy the event-log forwarder",
+        {"description": "Copy the boot scripts",
          "command": ps + f"\"New-Item -ItemType Directory -Force C:\\vhn; Get-PSDrive -PSProvider FileSystem | "
-                         f"ForEach-Object {{ Copy-Item -ErrorAction SilentlyContinue ($_.Root + '{FORWARDER}') C:\\vhn\\ }}\""},
-        {"description": "Forward event logs to the honeynet's syslog sink at boot",
-         "command": f'schtasks /Create /F /RU SYSTEM /SC ONSTART /TN vhn-eventlog-forward /TR "powershell '
-                    f'-NoProfile -ExecutionPolicy Bypass -File C:\\vhn\\{FORWARDER} -LogHost {s.loghost}"'},
+                         f"ForEach-Object {{ foreach ($f in '{FORWARDER}', '{APPLY_CONFIG}') "
+                         f"{{ Copy-Item -ErrorAction SilentlyContinue ($_.Root + $f) C:\\vhn\\ }} }}\""},
+        *({"description": description,
+           "command": f'schtasks /Create /F /RU SYSTEM /SC ONSTART /TN {script.removesuffix(".ps1")} /TR "powershell '
+                      f'-NoProfile -ExecutionPolicy Bypass -File C:\\vhn\\{script}"'}
+          for description, script in (("Take name and address from the answer disk at boot", APPLY_CONFIG),
+                                      ("Forward event logs to the syslog sink the answer disk names", FORWARDER))),
         {"description": "Audit logons and process creation",
          "command": 'auditpol /set /subcategory:"Logon" /success:enable /failure:enable'},
     ]
@@ -122,9 +127,9 @@ def build(recipe, final: Path, digest: str, iso: Path | None, hv, settings: Answ
     try:
         disk = work / "disk.qcow2"
         run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), recipe.size])
-        forwarder = (recipe.files_dir / FORWARDER).read_text().replace("{{LOGHOST}}", settings.loghost)
+        scripts = {name: (recipe.files_dir / name).read_text() for name in (FORWARDER, APPLY_CONFIG)}
         make_vfat(work / "answer.img", "VHNANSWER",
-                  {"Autounattend.xml": answer_file(recipe.path, settings), FORWARDER: forwarder}, size_kib=4096)
+                  {"Autounattend.xml": answer_file(recipe.path, settings), **scripts}, size_kib=4096)
         xml = domain_xml(recipe.path, name=f"vhn-build-{recipe.name}-{os.getpid()}", hid="build", guest=recipe.name,
                          image=recipe.name, disk=disk, nvram=work / "nvram.fd", console_log=work / "console.log",
                          iso=iso, answer_disk=work / "answer.img")

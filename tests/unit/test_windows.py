@@ -23,7 +23,7 @@ def guest_settings() -> windows.AnswerSettings:
     return windows.AnswerSettings(
         hostname="IIS01", admin_password="S3cret<&>pw", mac="52-54-00-12-34-56", address=IPv4Address("203.0.113.90"),
         prefixlen=24, router=IPv4Address("203.0.113.1"), domain="corp.example",
-        resolvers=(IPv4Address("203.0.113.53"),), loghost="203.0.113.2", shutdown=False,
+        resolvers=(IPv4Address("203.0.113.53"),), shutdown=False,
     )
 
 
@@ -35,7 +35,9 @@ def test_answer_file_is_well_formed_and_installs_iis(golden):
     assert passes == ["windowsPE", "specialize", "oobeSystem"]
     commands = [c.text for c in root.iter("{urn:schemas-microsoft-com:unattend}CommandLine")]
     assert any("Install-WindowsFeature Web-Server" in c for c in commands)
-    assert any("vhn-eventlog-forward" in c and "-LogHost 203.0.113.2" in c for c in commands)
+    # both boot tasks read the answer disk: the image names no honeypot, address or log host
+    assert any("ONSTART" in c and "vhn-eventlog-forward.ps1" in c for c in commands)
+    assert any("ONSTART" in c and "vhn-apply-config.ps1" in c for c in commands)
     assert not any("sysprep" in c for c in commands)  # a guest's answer file does not power off
     assert root.find(".//u:ComputerName", NS).text == "IIS01"
     assert root.find(".//u:UnicastIpAddresses/u:IpAddress", NS).text == "203.0.113.90/24"

@@ -1,7 +1,17 @@
-# Forwards new Windows event-log records to the honeynet's syslog sink as RFC 5424 over UDP.
-# Windows' own forwarding (wecutil / WEF subscriptions) needs a Windows Event Collector; the
-# honeynet collects syslog, so this small loop does the job, started at boot by a scheduled task.
-param([string]$LogHost = "{{LOGHOST}}", [int]$Port = 514)
+# Forwards new Windows event-log records to the honeynet's syslog sink as RFC 5424 over UDP
+# (the sink takes UDP datagrams only). Windows' own forwarding (wecutil / WEF subscriptions)
+# needs a Windows Event Collector; the honeynet collects syslog, so this small loop does the job,
+# started at boot by a scheduled task. Where the sink is comes from the honeypot's answer disk:
+# the FAT volume labelled OEMSETUP (vhoneynet/answerdisk.py), config.json's `syslog`.
+param([string]$Label = "OEMSETUP")
+$config = $null
+while ($null -eq $config) {
+    $volume = Get-Volume -FileSystemLabel $Label -ErrorAction SilentlyContinue | Where-Object DriveLetter | Select-Object -First 1
+    if ($volume) { $config = Get-Content -Raw "$($volume.DriveLetter):\config.json" | ConvertFrom-Json }
+    else { Start-Sleep -Seconds 5 }
+}
+$LogHost = $config.syslog.host
+$Port = [int]$config.syslog.port
 $udp = New-Object System.Net.Sockets.UdpClient
 $hostname = $env:COMPUTERNAME
 $since = Get-Date
