@@ -34,7 +34,7 @@ from vhoneynet.errors import (
 from vhoneynet.gateway.config import disk as gateway_config
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.hostcheck import accel_for
-from vhoneynet.images import BuiltImage, brought_disk
+from vhoneynet.images import BuiltImage, Service, brought_disk
 from vhoneynet.neighbours import check_neighbours, host_lock, summary
 from vhoneynet.permissions import group_id
 from vhoneynet.plan import Guest, Plan, admin_addresses, plan, service_probe_address
@@ -309,11 +309,18 @@ def guest_probes(p: Plan, images: dict[str, BuiltImage]) -> dict[str, list[Probe
 
 
 def guest_image(topo: Topology, guest: Guest, images: dict[str, BuiltImage]) -> BuiltImage:
-    """The image `guest` runs (images by image name), booting as it will: a brought disk boots
-    by BIOS unless its honeypot says `boot: uefi` in the topology."""
+    """The image `guest` runs (images by image name), as it will boot and answer: a brought disk
+    boots by BIOS and offers no service probes unless its honeypot in the topology says `boot:`
+    and `services:`."""
     image = images[guest.image]
-    boot = topo.honeypot(guest.name).boot if guest.role == "honeypot" else None
-    return replace(image, boot=boot) if boot else image
+    if guest.role != "honeypot":
+        return image
+    pot = topo.honeypot(guest.name)
+    if pot.boot:
+        image = replace(image, boot=pot.boot)
+    if pot.services:
+        image = replace(image, services=tuple(Service(s.name, s.port, s.proto) for s in pot.services))
+    return image
 
 
 def watch_role(guest: Guest, image: BuiltImage) -> str:

@@ -4,9 +4,12 @@ built recipe, with no mounting and no network, so a test can bring it as `image:
 
 from __future__ import annotations
 
+import shutil
 import struct
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from vhoneynet.images import BuiltImage
@@ -23,6 +26,17 @@ LABEL linux
   INITRD /initrd.img
   APPEND root=LABEL=rootfs rw console=ttyS0,115200 net.ifnames=0 panic=10 no5lvl
 """
+
+
+@contextmanager
+def disk_folder(prefix: str) -> Iterator[Path]:
+    """A folder qemu's user can enter, as a user would keep a disk in; removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    try:
+        folder.chmod(0o755)
+        yield folder
+    finally:
+        shutil.rmtree(folder)
 
 
 def _run(*argv: str) -> None:

@@ -5,15 +5,13 @@ its syslog reaches the capture, and `reset` puts it back to the disk as brought.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import unique_id
-from tests.integration.cloud_image import make_cloud_disk
+from tests.integration.cloud_image import disk_folder, make_cloud_disk
 from tests.integration.conftest import (
     REAL_GUESTS,
     Honeynet,
@@ -35,12 +33,8 @@ ADDRESS = "203.0.113.90"
 @pytest.fixture(scope="module")
 def disk() -> Path:
     """The cloud-style disk, in a folder qemu's user can enter (as a user would keep one)."""
-    folder = Path(tempfile.mkdtemp(prefix="vhn-cloud-", dir="/var/tmp"))
-    try:
-        folder.chmod(0o755)
+    with disk_folder("vhn-cloud-") as folder:
         yield make_cloud_disk(ImageStore().ensure("linux-ssh"), folder / "cloud.qcow2")
-    finally:
-        shutil.rmtree(folder)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from vhoneynet.backend.disks import make_vfat
 from vhoneynet.errors import RecipeInvalid, TopologyInvalid
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.images import BuiltImage, Recipe
-from vhoneynet.lifecycle import guest_image, watch_role
+from vhoneynet.lifecycle import guest_image, guest_probes, watch_role
 from vhoneynet.plan import plan
 from vhoneynet.readiness import ConsoleWatch
 from vhoneynet.rundir import RunDir
@@ -101,10 +101,15 @@ def test_built_images_carry_their_boot_with_a_default_for_older_builds(tmp_path,
 def test_a_brought_disk_may_boot_by_uefi_a_recipe_may_not_be_told(tmp_path):
     disk = tmp_path / "standin.qcow2"
     disk.write_bytes(b"")
-    topo = loads(f"id: t1\nhoneypots:\n  - {{name: iis, image: 'file:{disk}', address: 203.0.113.20, boot: uefi}}\n")
+    topo = loads(f"id: t1\nhoneypots:\n  - {{name: iis, image: 'file:{disk}', address: 203.0.113.20, boot: uefi, "
+                 "services: [{name: http, port: 80}]}\n")
     guest = plan(topo).honeypots[0]
     image = guest_image(topo, guest, {guest.image: BuiltImage.brought(guest.image)})
     assert image.boot == "uefi" and watch_role(guest, image) == "service"
+    assert [(s.name, s.port, s.proto) for s in image.services] == [("http", 80, "tcp")]
+    assert [str(p) for p in guest_probes(plan(topo), {guest.name: image})["iis"]] == ["http 203.0.113.20:80"]
+    with pytest.raises(TopologyInvalid, match="services"):
+        loads("id: t1\nhoneypots:\n  - {name: web, image: linux-web, address: 203.0.113.20, services: [{name: x, port: 1}]}\n")
     with pytest.raises(TopologyInvalid, match="boot"):
         loads("id: t1\nhoneypots:\n  - {name: web, image: linux-web, address: 203.0.113.20, boot: uefi}\n")
     with pytest.raises(TopologyInvalid, match="boot"):

@@ -259,6 +259,14 @@ class GuestSettings(Spec):
     hardware: Hardware | None = None
 
 
+class Service(Spec):
+    """A port a brought disk's honeypot answers on once it is ready (a recipe declares its own)."""
+
+    name: Name
+    port: int = Field(ge=1, le=65535)
+    proto: Literal["tcp", "udp"] = "tcp"
+
+
 class Honeypot(Spec):
     name: Name
     image: str = Field(description="recipe name from images/, or file:/path/to/disk.qcow2")
@@ -272,6 +280,9 @@ class Honeypot(Spec):
         None, description="how a brought disk (image: file:/…) starts: bios (its boot loader through SeaBIOS, "
                           "personalised by a cloud-init seed CD; the default) or uefi (through OVMF on PC hardware, "
                           "personalised by an answer disk, as a Windows honeypot is)")
+    services: list[Service] = Field(
+        default_factory=list, description="the ports a brought disk answers on once ready: `up` waits until each "
+                                          "answers from the internet side (a recipe declares its own)")
 
 
 class Outside(Spec):

@@ -103,14 +103,16 @@ def _images(topo: Topology, known: set[str] | None) -> list[Problem]:
 
 
 def _brought_disks(topo: Topology) -> list[Problem]:
-    """`image: file:/path`: an absolute path to a disk this host can read."""
+    """`image: file:/path`: an absolute path to a disk this host can read; `boot` and `services`
+    only with one (a recipe declares its own)."""
     problems: list[Problem] = []
     for i, pot in enumerate(topo.honeypots):
         disk = brought_disk(pot.image)
         if disk is None:
-            if pot.boot is not None:
-                why = f"boot: {pot.boot} is for a brought disk (image: file:/…); recipe {pot.image!r} declares its own"
-                problems.append((("honeypots", i, "boot"), why))
+            for field in ("boot", "services"):
+                if getattr(pot, field):
+                    why = f"{field} is for a brought disk (image: file:/…); recipe {pot.image!r} declares its own"
+                    problems.append((("honeypots", i, field), why))
             continue
         if not disk.is_absolute():
             problems.append((("honeypots", i, "image"), f"{pot.image!r}: give the disk's absolute path, file:/…"))
