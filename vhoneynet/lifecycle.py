@@ -6,6 +6,7 @@ names) so it works without the YAML and after an interrupted `up`. Captures are 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from vhoneynet.errors import (
     GuestNotReady,
     HoneynetExists,
     HoneynetNotFound,
+    HostNotReady,
     ResourceConflict,
     SubnetCollision,
     VhoneynetError,
@@ -89,7 +91,9 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         check_neighbours(topo, saved_topologies(topo.host.storage))
         _check_free(topo, p, b)
         run.save(topo)
-    images = {name: b.images.ensure(name, progress=progress) for name in p.images}
+    built = {name: b.images.ensure(name, progress=progress) for name in p.images}
+    images = {g.name: guest_image(topo, g, built) for g in p.guests}  # as each guest boots
+    check_firmware(images)
     hardware.write_bios_tables(topo.host.storage)  # the honeypots' firmware tables, read by qemu
     images_done = time.monotonic()
     accel = accel_for(topo.host.accel)
@@ -108,7 +112,6 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         b.net.add_outside_host(host.netns, p.bridge("ext").name, host.veth, host.address, mac=host.mac)
 
     b.hv.ensure_pool(render("libvirt/pool.xml.j2", name=p.pool, path=run.disks), p.pool)
-    images = {g.name: guest_image(topo, g, images) for g in p.guests}  # by guest from here on
     watches = {g.name: ConsoleWatch.from_now(capture.console(g.name), watch_role(g, images[g.name])) for g in p.guests}
     progress(f"starting {len(p.guests)} guests")
     starts: list[float] = []
@@ -321,6 +324,16 @@ def guest_image(topo: Topology, guest: Guest, images: dict[str, BuiltImage]) -> 
     if pot.services:
         image = replace(image, services=tuple(Service(s.name, s.port, s.proto) for s in pot.services))
     return image
+
+
+def check_firmware(images: dict[str, BuiltImage]) -> None:
+    """Raise HostNotReady, naming the guest and the package, when a guest boots by UEFI on a host
+    without OVMF, or asks for a TPM on one without swtpm: before anything of it is started."""
+    for name, image in images.items():
+        if image.boot == "uefi" and not (hardware.OVMF_CODE.is_file() and hardware.OVMF_VARS.is_file()):
+            raise HostNotReady(f"guest {name} boots by UEFI: {hardware.OVMF_CODE} or {hardware.OVMF_VARS} is missing (apt-get install ovmf)")
+        if image.tpm and not shutil.which("swtpm"):
+            raise HostNotReady(f"guest {name} has a TPM: swtpm is missing (apt-get install swtpm swtpm-tools)")
 
 
 def watch_role(guest: Guest, image: BuiltImage) -> str:

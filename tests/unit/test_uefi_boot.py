@@ -11,12 +11,12 @@ import pytest
 
 from tests.conftest import REPO
 from tests.unit.test_render import virt_xml_validate
-from vhoneynet import answerdisk
+from vhoneynet import answerdisk, hardware
 from vhoneynet.backend.disks import make_vfat
-from vhoneynet.errors import RecipeInvalid, TopologyInvalid
+from vhoneynet.errors import HostNotReady, RecipeInvalid, TopologyInvalid
 from vhoneynet.guestxml import domain_xml
 from vhoneynet.images import BuiltImage, Recipe
-from vhoneynet.lifecycle import guest_image, guest_probes, watch_role
+from vhoneynet.lifecycle import check_firmware, guest_image, guest_probes, watch_role
 from vhoneynet.plan import plan
 from vhoneynet.readiness import ConsoleWatch
 from vhoneynet.rundir import RunDir
@@ -167,3 +167,16 @@ def test_a_broken_seed_toml_names_the_recipe(tmp_path):
     (tmp_path / "r" / "seed.toml").write_text("commands = [\"x\"]\nfiles = [{path = \"/etc/x\"}]\n")
     with pytest.raises(RecipeInvalid, match="r.*seed.toml"):
         RecipeSeed.of("r", tmp_path)
+
+
+def test_up_refuses_a_uefi_guest_on_a_host_without_ovmf_naming_guest_and_package(tmp_path, monkeypatch):
+    monkeypatch.setattr(hardware, "OVMF_CODE", tmp_path / "OVMF_CODE_4M.fd")
+    monkeypatch.setattr(hardware, "OVMF_VARS", tmp_path / "OVMF_VARS_4M.fd")
+    with pytest.raises(HostNotReady, match="guest iis boots by UEFI.*apt-get install ovmf"):
+        check_firmware({"iis": windows_image()})
+    (tmp_path / "OVMF_CODE_4M.fd").write_bytes(b"")
+    (tmp_path / "OVMF_VARS_4M.fd").write_bytes(b"")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    check_firmware({"iis": windows_image()})
+    with pytest.raises(HostNotReady, match="guest iis has a TPM: swtpm is missing"):
+        check_firmware({"iis": windows_image(tpm=True)})
