@@ -169,8 +169,13 @@ class GuestNotReady(VhoneynetError):
 
 
 class AgentUnavailable(VhoneynetError):
-    def __init__(self, guest: str, detail: str):
+    """A guest's agent did not give a well-formed answer in time; `answered`: it did answer, with
+    an error of its own (the command may have half run: guest-set-time sets the clock, then
+    fails to write the RTC on an image without hwclock)."""
+
+    def __init__(self, guest: str, detail: str, answered: bool = False):
         super().__init__(f"cannot run commands in {guest!r}: {detail}")
+        self.answered = answered
 
 
 class ResourceConflict(VhoneynetError):

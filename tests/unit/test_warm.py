@@ -167,3 +167,22 @@ def test_a_restored_guests_clock_is_set_once_its_agent_answers(lab, monkeypatch)
     web = next(g for g in plan(topo).honeypots if g.name == "web")
     warm_module.settle(b, web)
     assert next(answers, None) is None  # both failures were asked through
+
+
+def test_a_clock_set_whose_rtc_write_failed_counts_once_the_clock_reads_right(lab, monkeypatch):
+    """qemu-ga answers guest-set-time with an error when it cannot write the RTC (no hwclock in
+    the image), after setting the clock: settle checks the clock instead of asking again."""
+    b, topo, _ = lab
+    asked: list[str] = []
+    monkeypatch.setattr(warm_module.time, "sleep", lambda _s: pytest.fail("settle waited"))
+    real = b.hv.agent
+
+    def agent(domain, command, arguments=None, timeout=10):
+        asked.append(command)
+        if command == "guest-set-time":
+            raise AgentUnavailable(domain, "guest-set-time: the agent answered with an error (GenericError)", answered=True)
+        return real(domain, command, arguments, timeout)
+
+    monkeypatch.setattr(b.hv, "agent", agent)
+    warm_module.settle(b, next(g for g in plan(topo).honeypots if g.name == "web"))
+    assert asked == ["guest-set-time", "guest-get-time"]

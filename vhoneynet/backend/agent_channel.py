@@ -58,7 +58,7 @@ def call(domain: str, path: Path, command: str, arguments: dict, timeout: float)
         port.send(request)
         line = port.line(AGENT_REPLY_MAX)
     if _ERROR_REPLY.match(line):
-        raise AgentUnavailable(domain, f"{command}: the agent answered with an error{_error_class(line)}")
+        raise AgentUnavailable(domain, f"{command}: the agent answered with an error{_error_class(line)}", answered=True)
     try:
         return line.decode()
     except UnicodeDecodeError:
