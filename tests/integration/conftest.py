@@ -27,6 +27,7 @@ import pytest
 
 import vhoneynet
 from tests.conftest import unique_id
+from vhoneynet import naming
 from vhoneynet.errors import HoneynetNotFound, VhoneynetError
 from vhoneynet.rundir import RunDir, saved_topologies
 from vhoneynet.topology.model import DEFAULT_STORAGE
@@ -165,6 +166,7 @@ def leftovers(hid: str) -> dict[str, list[str]]:
         "netns": [n for n in lines("ip", "netns", "list") if n.startswith(f"vhn-{hid}-")],
         "nft": [t for t in lines("nft", "list", "tables") if t == f"vhn_{hid}"],
         "run_dir": [str(p) for p in [RunDir(DEFAULT_STORAGE, hid).path] if p.exists()],
+        "agent_ports": [p.name for p in naming.AGENT_SOCKETS.glob(f"vhn-{hid}-*")],
     }
 
 

@@ -25,7 +25,7 @@ from vhoneynet.errors import NOT_FOUND
 
 pytestmark = REAL_GUESTS
 
-NOTHING = {k: [] for k in ("domains", "pools", "links", "netns", "nft", "run_dir")}
+NOTHING = {k: [] for k in ("domains", "pools", "links", "netns", "nft", "run_dir", "agent_ports")}
 ONE_HONEYPOT = [{"name": "web", "image": "linux-web", "address": "203.0.113.80"}]
 
 

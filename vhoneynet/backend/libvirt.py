@@ -129,7 +129,8 @@ class Hypervisor:
         return sorted(guests, key=lambda g: (g.role != "gateway", g.guest)), orphans
 
     def remove_domain(self, name: str) -> None:
-        """Stop (hard) and undefine a domain; gone already (or meanwhile) is fine."""
+        """Stop (hard) and undefine a domain, and remove its agent port's socket and lock file;
+        gone already (or meanwhile) is fine."""
         flags = (
             libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
             | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
@@ -144,6 +145,9 @@ class Hypervisor:
         except libvirt.libvirtError as e:
             if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise
+        port = naming.AGENT_SOCKETS / f"{name}.sock"
+        for leftover in (port, Path(f"{port}.lock")):
+            leftover.unlink(missing_ok=True)
 
     def stop_domain(self, name: str) -> None:
         """Power a domain off hard (qemu killed); its definition stays. Already off is fine."""
