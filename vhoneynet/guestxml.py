@@ -34,10 +34,6 @@ class Hardware:
     root: str  # the root disk's device name in the guest
     nic_model: str
 
-    @property
-    def optical_bus(self) -> str:
-        return "sata" if self.disk_bus == "sata" else "ide"
-
 
 VIRTUAL = Hardware("pc", "virtio", "vda", "virtio")
 PC = Hardware("q35", "sata", "sda", "e1000e")
@@ -83,7 +79,7 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
         accel=accel, shared_memory=bool(filesystems), kernel=image.kernel if image.boot == "kernel" else None, uefi=uefi,
         initrd=config_disk if guest.role == "honeypot" else image.initrd,
         cmdline=KERNEL_CMDLINE.format(root=hw.root), disks=disks, nics=guest.nics, filesystems=filesystems,
-        console_log=console_log, agent=guest.agent, agent_socket=agent_socket(guest.domain),
+        console_log=console_log, agent=guest.agent, agent_socket=naming.agent_socket(guest.domain),
         tb_cache_mib=TB_CACHE_MIB, machine=hw.machine, nic_model=hw.nic_model,
         disguise=disguise, cpu_type="host-x86_64-cpu" if accel == "kvm" else "max-x86_64-cpu",
     )
@@ -93,11 +89,6 @@ def seed_drive(hw: Hardware) -> tuple[str, str]:
     """A honeypot's optical drive (device name, bus): its seed CD is in it at every boot and
     taken out once cloud-init has read it (`Hypervisor.eject`), leaving an empty drive."""
     return ("sdb", "sata") if hw.disk_bus == "sata" else ("hdc", "ide")
-
-
-def agent_socket(domain: str) -> Path:
-    """Where qemu listens for the guest agent's serial port."""
-    return naming.AGENT_SOCKETS / f"{domain}.sock"
 
 
 def _disguise(topo: Topology, guest: Guest, optical: bool) -> dict | None:

@@ -24,6 +24,11 @@ METADATA_PREFIX = "vhn"
 # unix socket's path must be.
 AGENT_SOCKETS = Path("/run/vhoneynet/agent")
 
+
+def agent_socket(domain: str) -> Path:
+    """Where qemu listens for a guest's agent port (its lock file sits beside it, `.lock`)."""
+    return AGENT_SOCKETS / f"{domain}.sock"
+
 BRIDGE_ROLES = ("ext", "int", "adm")
 
 # veth indexes on the internet bridge have two digits (`veth`): outside hosts take

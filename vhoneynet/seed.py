@@ -74,7 +74,6 @@ def resolvers(topo: Topology) -> list:
 # Names a site's own audit forwarding would have: nothing on a honeypot is named after the tool.
 AUDIT_SCRIPT = "/usr/local/sbin/audisp-remote"
 AUDIT_UNIT = "audisp-remote.service"
-AUDIT_TAG = "audisp-remote"
 SYSLOG_FORWARD = "/etc/rsyslog.d/60-remote.conf"
 # The log server's MAC, pinned: the honeypot never asks for it, and nothing answers for it (the
 # gateway takes the frames off the wire: gateway/config/capture.py). cloud-init's networkd

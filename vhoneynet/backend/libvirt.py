@@ -145,7 +145,7 @@ class Hypervisor:
         except libvirt.libvirtError as e:
             if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise
-        port = naming.AGENT_SOCKETS / f"{name}.sock"
+        port = naming.agent_socket(name)
         for leftover in (port, Path(f"{port}.lock")):
             leftover.unlink(missing_ok=True)
 
