@@ -39,7 +39,8 @@ def disk() -> Path:
 
 @pytest.fixture(scope="module")
 def brought(tmp_path_factory: pytest.TempPathFactory, disk: Path) -> Honeynet:
-    with honeynet_up(tmp_path_factory, [{"name": "cloud", "image": f"file:{disk}", "address": ADDRESS}]) as h:
+    with honeynet_up(tmp_path_factory, [{"name": "cloud", "image": f"file:{disk}", "address": ADDRESS,
+                                                  "services": [{"name": "ssh", "port": 22}]}]) as h:
         yield h
 
 

@@ -280,17 +280,21 @@ def test_dead_ips_stops_what_honeypots_send_and_its_watchdog_starts_it_again(hon
     started = "grep -c 'Engine started' /run/vhn/ids/suricata-outbound.log"
     starts = int(honeynet.sh("gateway", started).stdout or 0)
     pcap = str(tmp_path / "dead-ips.pcap")
-    cap = _capture(honeynet.netns("attacker"), 60, pcap)
+    kill = "touch /run/vhn/ips-hold && kill -9 $(cat /run/vhn/suricata-outbound.pid)"
+    cap = None
     try:  # the watchdog is held while we look, then let go
-        kill = "touch /run/vhn/ips-hold && kill -9 $(cat /run/vhn/suricata-outbound.pid)"
         assert honeynet.sh("gateway", kill).returncode == 0
+        # listening starts once the IPS is dead: a late packet of an earlier test's connection,
+        # judged before the kill, is not one that crossed without it
+        cap = _capture(honeynet.netns("attacker"), 60, pcap)
         r = honeynet.exec("web", "python3", "-c", UDP_ONCE, ATTACKER, timeout=30)
         assert r.returncode == 0, r.stderr
         inbound = in_netns(honeynet.netns("attacker"), "curl", "-sS", "-m", "5", "http://203.0.113.80/")
         time.sleep(2)
     finally:
-        cap.terminate()
-        cap.wait(10)
+        if cap is not None:
+            cap.terminate()
+            cap.wait(10)
         honeynet.sh("gateway", "rm -f /run/vhn/ips-hold")
     # fail closed: neither the honeypot's datagram nor its answers to the inbound connection left
     assert not _count(pcap, "src host 203.0.113.80"), "a honeypot's packet crossed with no IPS reading the queue"
