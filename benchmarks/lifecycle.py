@@ -3,13 +3,15 @@
 
 Run as root on a host prepared by ./setup.sh (not part of the test suite):
 
-    .venv/bin/python benchmarks/lifecycle.py [--sizes 1,2,4,8] [--recipe linux-ssh] [--memory 256] [--no-checkpoint]
+    .venv/bin/python benchmarks/lifecycle.py [--sizes 1,2,4,8] [--recipe linux-ssh] [--memory 256] [--no-checkpoint] [--ksm SECONDS]
 
 For each size it brings up a gateway plus N honeypots of one recipe through the real CLI and
 records: `up` wall time and its split (images, orchestration = everything but images and guest
 boot, boot, warm-state save), memory (RSS) of each idle honeypot's qemu process after the boot
 and after a restore, `reset` of every honeypot from its warm state (a restore) against `reset
---cold` (a boot) in the same run, with their ratio, `reset --to` a checkpoint, and `down`. Results go to
+--cold` (a boot) in the same run, with their ratio, `reset --to` a checkpoint, `down`, and the
+same topology brought up again (warm: its honeypots restored from the states the first `up`
+kept) against its first, cold `up`, with their ratio. Results go to
 stdout as JSON and to benchmarks/results/<host>-<date>.json; benchmarks/README.md holds the
 table of a run with the machine it came from.
 """
@@ -30,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VHONEYNET = [sys.executable, "-m", "vhoneynet"]
 TARGETS = {"orchestration_s": "≤ 1 s + 0.1 s per guest", "disk_revert_s": "≤ 0.5 s per guest", "down_s": "≤ 2 s for 8 guests",
-           "restore_to_boot": "reset until ready by restore ≤ 0.1 × by boot"}
+           "restore_to_boot": "reset until ready by restore ≤ 0.1 × by boot",
+           "warm_up_to_cold_up": "up of the same topology again ≤ 0.2 × its first (cold) up"}
 
 
 def vhn(*args: str, timeout: float) -> dict:
@@ -84,10 +87,12 @@ def machine() -> dict:
     mem = next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
     qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(int(mem) / 2**20, 1),
-            "kernel": platform.release(), "qemu": qemu, "load_at_start": os.getloadavg()}
+            "kernel": platform.release(), "qemu": qemu, "load_at_start": os.getloadavg(),
+            "ksm": "absent" if ksm("run") is None else ("running" if ksm("run") == 1 else "off")}
 
 
-def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, checkpoints: bool = True) -> dict:
+def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, checkpoints: bool = True,
+        merge_seconds: int = 0) -> dict:
     hid = "vb" + secrets.token_hex(3)[:5]
     work = Path(tempfile.mkdtemp(prefix=f"vhn-bench-{hid}-"))
     topo = work / "topology.yml"
@@ -114,13 +119,22 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, ch
                 "restored": sorted(n for n, g in warm["guests"].items() if g["how"] == "restore"),
                 "disk_revert_s_max": max(reverts), "disk_revert_s_mean": round(sum(reverts) / len(reverts), 3)}
         row["restore_to_boot"] = round(row["reset_restore_s"] / row["reset_boot_s"], 3)
-        if not checkpoints:
-            return row
-        cp = vhn("checkpoint", hid, "bench", timeout=600)
-        row["checkpoint_s"] = cp["_wall"]
-        to = vhn("reset", hid, "--to", "bench", "--timeout", str(timeout), *wait, timeout=timeout + 120)
-        row["reset_to_disk_revert_s_max"] = max(g["disk_revert"] for g in to["guests"].values())
-        row["reset_to_until_ready_s_max"] = max(g["until_ready"] for g in to["guests"].values())
+        if checkpoints:
+            cp = vhn("checkpoint", hid, "bench", timeout=600)
+            row["checkpoint_s"] = cp["_wall"]
+            to = vhn("reset", hid, "--to", "bench", "--timeout", str(timeout), *wait, timeout=timeout + 120)
+            row["reset_to_disk_revert_s_max"] = max(g["disk_revert"] for g in to["guests"].values())
+            row["reset_to_until_ready_s_max"] = max(g["until_ready"] for g in to["guests"].values())
+        # the same topology up again: its honeypots restored from the states the first `up` kept
+        vhn("down", hid, timeout=600)
+        again = vhn("up", str(topo), "--timeout", str(timeout), *wait, timeout=timeout + 120)
+        row |= {"warm_up_s": again["_wall"], "warm_up_boot_s": again["timings"]["boot"],
+                "warm_up_restored": sorted(n for n, how in again["started"].items() if how == "restored")}
+        row["warm_up_to_cold_up"] = round(row["warm_up_s"] / row["up_s"], 3)
+        time.sleep(15)
+        row["rss_mib_per_honeypot_after_warm_up"] = mean_rss(domains)
+        if merge_seconds:
+            row |= merged(domains, merge_seconds)
     except (RuntimeError, subprocess.TimeoutExpired, KeyError) as e:  # keep what was measured before
         row["error"] = str(e)[-1000:]
     finally:
@@ -130,8 +144,36 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, ch
             row["load_after"] = os.getloadavg()
         except RuntimeError as e:
             row["down_error"] = str(e)[-500:]
+        subprocess.run([*VHONEYNET, "prune", hid], capture_output=True)  # its kept warm states
         subprocess.run(["rm", "-rf", str(work)])
     return row
+
+
+def merged(domains: list[str], seconds: int) -> dict:
+    """Turn the kernel's same-page merging on for `seconds` (qemu marks guest memory mergeable),
+    and say what it saved: MiB shared and RSS per honeypot after. Its setting is put back."""
+    knobs = Path("/sys/kernel/mm/ksm")
+    if ksm("run") is None:
+        return {"ksm": "absent"}
+    before = {k: (knobs / k).read_text() for k in ("run", "pages_to_scan", "sleep_millisecs")}
+    try:
+        (knobs / "pages_to_scan").write_text("4000")
+        (knobs / "sleep_millisecs").write_text("20")
+        (knobs / "run").write_text("1")
+        time.sleep(seconds)
+        return {"ksm_seconds": seconds, "ksm_shared_mib": round(ksm("pages_sharing") * 4 / 1024, 1),
+                "rss_mib_per_honeypot_with_ksm": mean_rss(domains)}
+    finally:
+        for k in ("run", "pages_to_scan", "sleep_millisecs"):
+            (knobs / k).write_text(before[k])
+
+
+def ksm(counter: str) -> int | None:
+    """A counter of the kernel's same-page merging (None where the kernel has none)."""
+    try:
+        return int(Path(f"/sys/kernel/mm/ksm/{counter}").read_text())
+    except OSError:
+        return None
 
 
 def main() -> int:
@@ -142,6 +184,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=2400, help="seconds per up/reset")
     ap.add_argument("--no-probe", action="store_true", help="ready = console only, no service probes")
     ap.add_argument("--no-checkpoint", action="store_true", help="skip checkpoint and reset --to (halves a size's time)")
+    ap.add_argument("--ksm", type=int, default=0, metavar="SECONDS",
+                    help="at the end of each size, turn KSM on for SECONDS and measure what it shares")
     args = ap.parse_args()
     result = {"machine": machine(), "recipe": args.recipe, "memory_mib": args.memory, "probes": not args.no_probe,
               "targets": TARGETS, "runs": []}
@@ -149,7 +193,7 @@ def main() -> int:
         print(f"== {n} honeypots", file=sys.stderr, flush=True)
         try:
             result["runs"].append(one(n, args.recipe, args.memory, args.timeout, probe=not args.no_probe,
-                                      checkpoints=not args.no_checkpoint))
+                                      checkpoints=not args.no_checkpoint, merge_seconds=args.ksm))
         except Exception as e:  # keep the other sizes' figures
             result["runs"].append({"honeypots": n, "error": str(e)[-1000:]})
         print(json.dumps(result["runs"][-1]), file=sys.stderr, flush=True)

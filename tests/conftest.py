@@ -49,9 +49,24 @@ def golden(request: pytest.FixtureRequest):
     return check
 
 
+ISSUED_IDS: list[str] = []  # this process's test honeynets: their kept warm states go at the end
+
+
 def unique_id() -> str:
     """A honeynet id for one test: 'v' + 7 hex digits, so every host name starts with 'vhn'."""
-    return "v" + secrets.token_hex(4)[:7]
+    hid = "v" + secrets.token_hex(4)[:7]
+    ISSUED_IDS.append(hid)
+    return hid
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The warm states `up` kept for the test honeynets of this process (a test that brought one
+    up through the CLI included): a test leaves nothing behind on the host."""
+    if ISSUED_IDS and os.geteuid() == 0:
+        from vhoneynet.topology.model import DEFAULT_STORAGE
+        from vhoneynet.warmstore import WarmStore
+
+        WarmStore(DEFAULT_STORAGE).prune(ISSUED_IDS)
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

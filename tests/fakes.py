@@ -108,6 +108,9 @@ class FakeHypervisor:
     # --- domains -----------------------------------------------------------
 
     def start_domain(self, xml: str) -> None:
+        self.boot_domain(self._define(xml))
+
+    def _define(self, xml: str) -> str:
         root = ET.fromstring(xml)
         name = root.findtext("name") or ""
         meta = root.find(f"metadata/{{{naming.METADATA_NS}}}honeynet")
@@ -117,7 +120,7 @@ class FakeHypervisor:
         log = root.find("devices/serial/log")
         with self.lock:
             self.domains[name] = FakeDomain(name, xml, info, Path(log.get("file", "")) if log is not None else None)
-        self.boot_domain(name)
+        return name
 
     def define_orphan(self, name: str) -> None:
         """A domain named like a honeynet's guest without vhoneynet metadata (a half-made one)."""
@@ -175,9 +178,12 @@ class FakeHypervisor:
         self._domain(name)
         self.events.append(("eject", name))
 
-    def restore_domain(self, state: Path) -> None:
-        """The domain a state file names runs again, printing nothing: it was saved ready."""
+    def restore_domain(self, state: Path, xml: str | None = None) -> None:
+        """The domain a state file names runs again, printing nothing: it was saved ready. With
+        `xml`, defined from it first."""
         name = state.read_text()
+        if xml is not None:
+            self._define(xml)
         dom = self._domain(name)
         if dom.info is not None and dom.info.guest in self.restore_fails:
             raise VhoneynetError(f"restoring {state.name} failed: the fake refuses it")

@@ -79,7 +79,7 @@ class Honeynet:
     @_private
     def up(cls, topology: Path | str | Topology, *, uri: str | None = None, storage: Path | str | None = None,
            probe: bool = True, timeout: float = 900, keep_on_failure: bool = False, warm_state: bool = True,
-           progress: Progress | None = None) -> Honeynet:
+           warm_start: bool = True, progress: Progress | None = None) -> Honeynet:
         """Bring up the honeynet of `topology` (a file, or a Topology) and return once every guest
         is ready (with `probe`, once every honeypot's services answer from the internet side).
         `uri` and `storage` replace the topology's `host.uri` and `host.storage` when given.
@@ -95,7 +95,8 @@ class Honeynet:
         hn = cls(topo.id, topo.host.uri, topo.host.storage, progress)
         started = time.monotonic()
         hn.up_status = lifecycle.up_or_undo(topo, hn.backends, progress=hn.progress, timeout=timeout,
-                                            probe=probe, keep_on_failure=keep_on_failure, warm_state=warm_state)
+                                            probe=probe, keep_on_failure=keep_on_failure, warm_state=warm_state,
+                                            warm_start=warm_start)
         hn.up_status["up_seconds"] = round(time.monotonic() - started, 1)
         return hn
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import grp
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,19 @@ def accel_for(wanted: str) -> str:
     return "kvm" if usable else "tcg"
 
 
+def host_identity(accel: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """What a saved guest state depends on in this host: qemu's version, the acceleration and,
+    under KVM (whose guests see the host's CPU), the CPU model. TCG emulates its own CPU."""
+    try:
+        qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        qemu = ""
+    parts = [qemu.splitlines()[0] if qemu else "qemu unknown", accel]
+    if accel == "kvm":
+        parts += [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")][:1]
+    return "; ".join(parts)
+
+
 def findings(uri: str = DEFAULT_URI) -> list[Finding]:
     """Everything `vhoneynet host check` reports."""
     out = []
@@ -78,9 +92,20 @@ def findings(uri: str = DEFAULT_URI) -> list[Finding]:
     usable, why = kvm_usable()
     out.append(Finding("acceleration", True, f"{'kvm' if usable else 'tcg'} ({why})"))
     out.append(_kvm_device_group())
+    out.append(_memory_merging())
     out.append(_libvirt(uri))
     out.append(Finding("root", os.geteuid() == 0, "running as root" if os.geteuid() == 0 else "vhoneynet needs root"))
     return out
+
+
+def _memory_merging(run: Path = Path("/sys/kernel/mm/ksm/run")) -> Finding:
+    """Kernel same-page merging: many idle honeypots of one image share most of their memory
+    with it on. Reported, never required: it costs the host a scanning thread's CPU."""
+    try:
+        on = run.read_text().strip() == "1"
+    except OSError:
+        return Finding("memory merging", True, "KSM absent from this kernel")
+    return Finding("memory merging", True, "KSM on" if on else f"KSM off (echo 1 > {run} to share idle honeypots' pages)")
 
 
 def _kvm_device_group(dev: Path = Path("/dev/kvm")) -> Finding:

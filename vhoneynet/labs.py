@@ -41,6 +41,7 @@ from vhoneynet.lifecycle import (
     guest_image,
     guest_probes,
     probing,
+    settle_clocks,
     take_out_seeds,
     wait_ready,
     watch_role,
@@ -110,7 +111,7 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
                 watches[g.name] = Restored()
                 reverted = time.monotonic()
                 progress(f"guest {g.name}: restored to {to or 'its warm state'} in {reverted - started:.3f} s")
-                _settle(b, g, progress)
+                settle_clocks([g], b, progress)
         if g.name not in restored:
             overlay = run.disk(g.name)
             write_qcow2_overlay(overlay, sources.get(g.name) or _base_of(overlay))  # replaces the old one in one step
@@ -162,7 +163,7 @@ def checkpoint(hid: str, name: str, b: Backends, guests: list[str] | None = None
             if memory:
                 warm.save_copy(run, b, g, WarmState.at(work, g.name))
                 _copy_nvram(b, g, work)
-                _settle(b, g, progress)
+                settle_clocks([g], b, progress)
             else:
                 with _frozen(b, g):
                     shutil.copyfile(run.disk(g.name), work / f"{g.name}.qcow2")
@@ -221,13 +222,6 @@ def _archive_console(log: Path, stamp: str, to: str | None) -> None:
     """Keep the console of the guest's previous life next to the new one."""
     if log.exists():
         log.rename(log.with_name(f"{log.stem}.before-reset-{stamp}{'-to-' + to if to else ''}.log"))
-
-
-def _settle(b: Backends, g: Guest, progress: Progress) -> None:
-    try:
-        warm.settle(b, g)
-    except VhoneynetError as e:  # it runs and answers; only its clock is behind
-        progress(f"guest {g.name}: clock not set after its restore: {e}")
 
 
 def _copy_nvram(b: Backends, g: Guest, folder: Path) -> None:

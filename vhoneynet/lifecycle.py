@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vhoneynet import answerdisk, hardware, hostrules, naming, warm
+from vhoneynet import hardware, naming, warm
+from vhoneynet.artifacts import INITRD, SEED_CD, Artifacts, GuestArtifacts, render_all
 from vhoneynet.backend.disks import (
     make_iso,
     make_vfat,
@@ -29,23 +30,23 @@ from vhoneynet.errors import (
     HoneynetExists,
     HoneynetNotFound,
     HostNotReady,
+    ImageMissing,
     ResourceConflict,
     SubnetCollision,
     VhoneynetError,
 )
 from vhoneynet.gateway.config import disk as gateway_config
-from vhoneynet.guestxml import domain_xml
-from vhoneynet.hostcheck import accel_for
+from vhoneynet.hostcheck import accel_for, host_identity
 from vhoneynet.images import BuiltImage, Service, brought_disk
 from vhoneynet.neighbours import check_neighbours, host_lock, summary
 from vhoneynet.permissions import group_id
 from vhoneynet.plan import Guest, Plan, admin_addresses, plan, service_probe_address
 from vhoneynet.probes import Probe, ProbeSource, probe_source, probes_for
 from vhoneynet.readiness import ConsoleWatch, Restored
-from vhoneynet.render import render
 from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
-from vhoneynet.seed import SEED_FOLDER, SEED_LABEL, documents
+from vhoneynet.seed import SEED_FOLDER
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
+from vhoneynet.warmstore import Origin, WarmStore
 
 Progress = Callable[[str], None]
 FLUSH_SECONDS = 10  # the gateway's capture flush on `down`, every agent call included
@@ -76,10 +77,12 @@ def _guest_updates(progress: Progress) -> Callable[[GuestProgress], None]:
 
 
 def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600, probe: bool = True,
-       warm_state: bool = True) -> dict:
+       warm_state: bool = True, warm_start: bool = True) -> dict:
     """Create and boot the honeynet; return its status once every guest is ready (and, with
     `probe`, once every honeypot's services answer from the internet side). With `warm_state`,
-    each honeypot is then saved as it is, ready, so a reset restores it instead of booting it.
+    each honeypot is then saved as it is, ready, so a reset restores it instead of booting it,
+    and the state is kept (warmstore.py). With `warm_start`, a honeypot whose kept state was made
+    from this same topology, image and host is restored from it instead of booting.
 
     Raises HoneynetExists, ResourceConflict, ImageBuildFailed, GuestNotReady, ….
     Whatever was created before a failure carries the honeynet id, so `down` removes it.
@@ -98,6 +101,11 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     images_done = time.monotonic()
     accel = accel_for(topo.host.accel)
     progress(f"acceleration: {accel}")
+    store = WarmStore(topo.host.storage)
+    host = host_identity(accel)
+    origins = {g.name: Origin.of(topo, images[g.name], host) for g in p.honeypots}
+    starts_warm = _lend_warm_states(run, p.honeypots, store, origins, progress) if warm_start else {}
+    made = render_all(topo, p, images, accel)  # every file below, before anything is created
 
     capture = CaptureFolder.of(topo).create(topo.gateway.capture.group)
     b.capture.prepare_share(topo)  # the gateway's one writable host folder, mounted nosuid/nodev/noexec
@@ -106,20 +114,24 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         if bridge.owned:
             progress(f"bridge {bridge.name} ({bridge.role})")
             b.net.ensure_bridge(bridge.name, bridge.address)
-    b.fw.apply(topo.id, hostrules.for_plan(topo, p))
+    b.fw.apply(topo.id, made.host_rules)
     for host in p.outside:
         progress(f"outside host {host.name} ({host.address})")
         b.net.add_outside_host(host.netns, p.bridge("ext").name, host.veth, host.address, mac=host.mac)
 
-    b.hv.ensure_pool(render("libvirt/pool.xml.j2", name=p.pool, path=run.disks), p.pool)
+    b.hv.ensure_pool(made.pool_xml, p.pool)
     watches = {g.name: ConsoleWatch.from_now(capture.console(g.name), watch_role(g, images[g.name])) for g in p.guests}
     progress(f"starting {len(p.guests)} guests")
     starts: list[float] = []
 
     def create(guest: Guest) -> None:  # each guest's disks, then its domain: no guest waits for another
-        xml = _prepare_guest(topo, p, guest, images[guest.name], accel, run, capture)
+        xml = _prepare_guest(made.guest(guest.name))
         started_domain = time.monotonic()
-        b.hv.start_domain(xml)
+        if guest.name in starts_warm and _start_warm(run, b, guest, xml, images[guest.name], progress):
+            watches[guest.name] = Restored()
+        else:
+            starts_warm.pop(guest.name, None)
+            b.hv.start_domain(xml)
         starts.append(time.monotonic() - started_domain)
 
     with ThreadPoolExecutor(max_workers=len(p.guests)) as pool:  # an interrupt waits for the running ones
@@ -128,9 +140,14 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     with probing(topo, p, b) as source:
         wait_ready(topo.id, watches, b, progress, timeout, guest_probes(p, images) if probe else None, source)
     ready = time.monotonic()
-    take_out_seeds(p.honeypots, b, progress)
+    booted = [g for g in p.honeypots if g.name not in starts_warm]
+    settle_clocks([g for g in p.honeypots if g.name in starts_warm], b, progress)
+    take_out_seeds(booted, b, progress)
     if warm_state:
-        save_warm_states(run, p.honeypots, b, progress)
+        save_warm_states(run, booted, b, progress)
+        for g in booted:
+            if warm.WarmState.of(run, g.name).exists():
+                store.keep(run, g.name, origins[g.name])
     b.capture.start_followers(topo)  # the alert hook's and the event store's
     result = status(topo.id, b, topo.host.storage)
     result["timings"] = {  # seconds: image builds, orchestration (everything but images and boot), guest boot
@@ -140,7 +157,64 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         "domain_start": round(max(starts), 2),  # part of orchestration: libvirt starting a qemu process (slowest)
         "warm_state": round(time.monotonic() - ready, 2),
     }
+    result["started"] = {g.name: "restored" if g.name in starts_warm else "booted" for g in p.honeypots}
     return result
+
+
+def _lend_warm_states(run: RunDir, honeypots: Iterable[Guest], store: WarmStore, origins: dict[str, Origin],
+                      progress: Progress) -> dict[str, bool]:
+    """The honeypots that start from their kept warm state (lent to `run`); the others are said
+    to boot, with the reason."""
+    lent = {}
+    for g in honeypots:
+        why_not = store.lend(run, g.name, origins[g.name])
+        if why_not is None:
+            lent[g.name] = True
+        else:
+            progress(f"guest {g.name}: boots ({why_not})")
+    return lent
+
+
+def _start_warm(run: RunDir, b: Backends, g: Guest, xml: str, image: BuiltImage, progress: Progress) -> bool:
+    """Start honeypot `g` from its lent warm state. False when libvirt cannot (e.g. a state file
+    qemu no longer reads): then its overlay is fresh over its image again, its state forgotten,
+    and it is to boot."""
+    try:
+        warm.restore(run, b, g, xml=xml)
+    except VhoneynetError as e:
+        progress(f"guest {g.name}: cannot restore its kept warm state, booting instead: {e}")
+        warm.forget(run, g.name)
+        write_qcow2_overlay(run.disk(g.name), image.disk)
+        return False
+    progress(f"guest {g.name}: restored from its kept warm state")
+    return True
+
+
+def settle_clocks(guests: Iterable[Guest], b: Backends, progress: Progress) -> None:
+    """Set the clocks of restored honeypots to now, in parallel (warm.settle). A clock that cannot
+    be set is only reported: the honeypot runs and answers."""
+    def settle(g: Guest) -> None:
+        try:
+            warm.settle(b, g)
+        except VhoneynetError as e:
+            progress(f"guest {g.name}: clock not set after its restore: {e}")
+
+    guests = list(guests)
+    with ThreadPoolExecutor(max_workers=max(1, len(guests))) as pool:
+        list(pool.map(settle, guests))
+
+
+def rendered(topo: Topology, b: Backends) -> Artifacts:
+    """The files `up` would write for `topo` (`plan --render`), with the images built so far.
+    Raises ImageMissing for one not built yet (`up` would build it), HostNotReady as `up`."""
+    p = plan(topo)
+    built = {}
+    for name in p.images:
+        if (image := b.images.get(name)) is None:
+            raise ImageMissing(name, f"not built yet: `vhoneynet image build {name}` (or `up`, which builds it)")
+        built[name] = image
+    images = {g.name: guest_image(topo, g, built) for g in p.guests}
+    return render_all(topo, p, images, accel_for(topo.host.accel))
 
 
 def take_out_seeds(guests: Iterable[Guest], b: Backends, progress: Progress) -> None:
@@ -168,22 +242,20 @@ def save_warm_states(run: RunDir, honeypots: tuple[Guest, ...] | list[Guest], b:
                 b.hv.boot_domain(g.domain)
             return
         progress(f"guest {g.name}: warm state saved ({took['bytes'] >> 20} MiB) in {took['save'] + took['restore']:.1f} s")
-        try:
-            warm.settle(b, g)
-        except VhoneynetError as e:
-            progress(f"guest {g.name}: clock not set after its save: {e}")
 
     with ThreadPoolExecutor(max_workers=max(1, len(honeypots))) as pool:
         list(pool.map(save, honeypots))
+    settle_clocks([g for g in honeypots if warm.WarmState.of(run, g.name).exists()], b, progress)
 
 
 def up_or_undo(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600, probe: bool = True,
-               keep_on_failure: bool = False, warm_state: bool = True) -> dict:
+               keep_on_failure: bool = False, warm_state: bool = True, warm_start: bool = True) -> dict:
     """`up`; when it fails or is interrupted, `down` what it created (captures kept) unless
     `keep_on_failure`, and raise the error. A refusal before anything was created (the id or
     a subnet taken) removes nothing: what exists belongs to another honeynet."""
     try:
-        return up(topo, b, progress=progress, timeout=timeout, probe=probe, warm_state=warm_state)
+        return up(topo, b, progress=progress, timeout=timeout, probe=probe, warm_state=warm_state,
+                  warm_start=warm_start)
     except (HoneynetExists, SubnetCollision):
         raise
     except (VhoneynetError, KeyboardInterrupt):
@@ -216,28 +288,19 @@ def _check_free(topo: Topology, p: Plan, b: Backends) -> None:
         raise ResourceConflict(f"networks.admin.cidr {topo.networks.admin.cidr} overlaps {used[0]} on this host")
 
 
-def _prepare_guest(topo: Topology, p: Plan, guest: Guest, image: BuiltImage, accel: str,
-                   run: RunDir, capture: CaptureFolder) -> str:
-    """Create the guest's overlay and config disk; return its domain XML."""
-    overlay = run.disk(guest.name)
-    write_qcow2_overlay(overlay, image.disk)
-    if guest.role == "gateway":
-        config = run.disks / gateway_config.CONFIG_DISK
-        files = gateway_config.config_files(topo, p)
-        make_vfat(config, gateway_config.CONFIG_LABEL, files, gateway_config.config_disk_kib(files))
-    elif image.boot == "kernel":  # booted by us: the seed travels with its initrd, no device carries it
-        config = run.disks / f"{guest.name}-initrd.img"
-        write_initrd(config, image.initrd, SEED_FOLDER, documents(topo, topo.honeypot(guest.name)))
-    elif image.boot == "uefi":  # Windows: no cloud-init, its answer disk says who it is
-        config = run.disks / f"{guest.name}-answer.img"
-        make_vfat(config, answerdisk.ANSWER_LABEL, answerdisk.files(topo, topo.honeypot(guest.name)),
-                  answerdisk.ANSWER_DISK_KIB)
-    else:  # its own boot loader: the seed is a CD in its optical drive
-        config = run.disks / f"{guest.name}-seed.iso"
-        make_iso(config, SEED_LABEL, documents(topo, topo.honeypot(guest.name)))
-    # no pool refresh for the config disk: libvirt refuses one while another guest's overlay is
+def _prepare_guest(made: GuestArtifacts) -> str:
+    """Create the guest's overlay and its configuration medium; return its domain XML."""
+    write_qcow2_overlay(made.overlay, made.image.disk)
+    medium = made.medium
+    if medium.kind == INITRD:
+        write_initrd(medium.path, made.image.initrd, SEED_FOLDER, medium.files)
+    elif medium.kind == SEED_CD:
+        make_iso(medium.path, medium.label, medium.files)
+    else:  # the gateway's config disk, a Windows honeypot's answer disk
+        make_vfat(medium.path, medium.label, medium.files, medium.size_kib)
+    # no pool refresh for the medium: libvirt refuses one while another guest's overlay is
     # being created, and removing the pool refreshes it first
-    return domain_xml(topo, guest, image, accel, overlay, config, capture.console(guest.name))
+    return made.domain_xml
 
 
 def wait_ready(hid: str, watches: dict[str, ConsoleWatch | Restored], b: Backends, progress: Progress, timeout: float,
@@ -457,8 +520,17 @@ def honeynets(b: Backends) -> list[str]:
 
 
 def overview(b: Backends, storage: Path = DEFAULT_STORAGE) -> list[dict]:
-    """Every honeynet on this host (with guests, or a saved topology): state, guest count, subnets."""
+    """Every honeynet on this host (with guests, a saved topology, or only kept warm states, as
+    state "down"): state, guest count, subnets, kept warm states."""
     guests = b.hv.guests()
     saved = saved_topologies(storage)
-    ids = sorted({g.hid for g in guests} | set(saved))
-    return [summary(hid, saved.get(hid), [g for g in guests if g.hid == hid]) for hid in ids]
+    kept = WarmStore(storage).all()
+    ids = sorted({g.hid for g in guests} | set(saved) | {k.hid for k in kept})
+    rows = []
+    for hid in ids:
+        row = summary(hid, saved.get(hid), [g for g in guests if g.hid == hid])
+        if hid not in saved and row["guests"] == 0:
+            row["state"] = "down"
+        row["warm_states"] = sorted(k.guest for k in kept if k.hid == hid)
+        rows.append(row)
+    return rows

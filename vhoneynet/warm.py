@@ -96,15 +96,15 @@ def save_copy(run: RunDir, b: Backends, g: Guest, into: WarmState) -> dict:
             "restore": round(time.monotonic() - copied, 3)}
 
 
-def restore(run: RunDir, b: Backends, g: Guest, warm: WarmState | None = None) -> None:
+def restore(run: RunDir, b: Backends, g: Guest, warm: WarmState | None = None, xml: str | None = None) -> None:
     """Start stopped honeypot `g` from a saved state (default: its warm state), on a fresh overlay
-    of the state's disk layer. Raises VhoneynetError when there is none, or when libvirt cannot
-    restore it."""
+    of the state's disk layer; with `xml`, its domain is defined from it first (an `up` that
+    restores). Raises VhoneynetError when there is none, or when libvirt cannot restore it."""
     warm = warm or WarmState.of(run, g.name)
     if not warm.exists():
         raise VhoneynetError(f"guest {g.name} has no warm state to restore")
     write_qcow2_overlay(run.disk(g.name), warm.layer)
-    b.hv.restore_domain(warm.state)
+    b.hv.restore_domain(warm.state, xml)
 
 
 def forget(run: RunDir, guest: str) -> None:

@@ -31,6 +31,7 @@ from vhoneynet import naming
 from vhoneynet.errors import HoneynetNotFound, VhoneynetError
 from vhoneynet.rundir import RunDir, saved_topologies
 from vhoneynet.topology.model import DEFAULT_STORAGE
+from vhoneynet.warmstore import WarmStore
 
 VHONEYNET = [sys.executable, "-m", "vhoneynet"]
 # The marks of a module whose tests boot real guests.
@@ -187,6 +188,7 @@ def running(topology: Path, capture: Path) -> Iterator[Honeynet]:
             pass  # `up` was refused, or removed what it made, or a test brought it down already
         except Exception as e:  # noqa: BLE001 -- a failed clean-up is reported (warnings summary), not made the test's error
             warnings.warn(f"down of test honeynet {hid} failed: {e!r}", stacklevel=1)
+        WarmStore(DEFAULT_STORAGE).prune([hid])  # the warm states `up` kept for the next `up` of it
 
 
 @contextmanager

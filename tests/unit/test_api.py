@@ -39,7 +39,7 @@ class Calls(list):
 def lifecycle_calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     calls = Calls()
 
-    def up(t, b, progress, timeout, probe, warm_state=True):
+    def up(t, b, progress, timeout, probe, warm_state=True, warm_start=True):
         calls.append(("up", t.id, t.host.uri, t.host.storage, timeout, probe, f"{os.umask(0o077):03o}"))
         if calls.fails is not None:
             raise calls.fails

@@ -15,7 +15,7 @@ import libvirt
 import pytest
 
 from vhoneynet import naming
-from vhoneynet.backend.libvirt import Hypervisor
+from vhoneynet.backend.libvirt import Hypervisor, with_uuid
 from vhoneynet.errors import AgentUnavailable, HypervisorUnavailable, VhoneynetError
 from vhoneynet.render import render
 
@@ -142,3 +142,30 @@ def test_an_unreachable_hypervisor_is_named(tmp_path):
     hv = Hypervisor(f"test://{tmp_path}/missing.xml")
     with pytest.raises(HypervisorUnavailable):
         hv.guests()
+
+
+def test_a_removed_domain_is_defined_again_under_its_saved_uuid_before_its_restore(hv, tmp_path):
+    name = start_guest(hv, "web")
+    uuid = hv.conn.lookupByName(name).UUIDString()
+    state = tmp_path / "web.state"
+    hv.conn.lookupByName(name).save(str(state))  # the test driver knows no save flags,
+    hv.conn.lookupByName(name).undefine()  # nor the undefine flags of remove_domain
+
+    # nor VIR_DOMAIN_SAVE_RUNNING: the restore itself is shown on real guests (test_warm_start.py)
+    with pytest.raises(VhoneynetError, match="unsupported flags"):
+        hv.restore_domain(state, domain_xml(name, {"id": HID, "guest": "web", "role": "honeypot"}))
+    assert hv.guests(HID) == []  # a failed restore leaves no definition behind: the guest is booted instead
+    defined = []
+    real_define = hv.conn.defineXML
+    hv.conn.defineXML = lambda xml: defined.append(xml) or real_define(xml)
+    with pytest.raises(VhoneynetError):
+        hv.restore_domain(state, domain_xml(name, {"id": HID, "guest": "web", "role": "honeypot"}))
+    assert f"<uuid>{uuid}</uuid>" in defined[0]  # under the saved UUID, as libvirt restores only into it
+
+
+def test_with_uuid_keeps_the_qemu_namespace_as_written():
+    xml = ('<domain type="kvm" xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"><name>vhn-x-web</name>'
+           '<qemu:commandline><qemu:arg value="-x"/></qemu:commandline></domain>')
+    out = with_uuid(xml, "0f8e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b")
+    assert "<uuid>0f8e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b</uuid>" in out and "<qemu:arg" in out
+    assert out.replace("\n  <uuid>0f8e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b</uuid>", "") == xml

@@ -81,7 +81,7 @@ def test_pool_xml_valid(tmp_path, golden):
 
 
 def test_gateway_ruleset_golden(golden):
-    golden("gateway-ruleset.nft", ruleset(demo()))
+    golden("honeynet-demo/gateway/config-disk/ruleset.nft", ruleset(demo()))
 
 
 def test_gateway_ruleset_limits_follow_topology():
@@ -94,7 +94,7 @@ def test_gateway_ruleset_limits_follow_topology():
 
 def test_gateway_start_script_golden(golden):
     topo = demo()
-    golden("gateway-start.sh", config_files(topo, plan(topo))["start.sh"])
+    golden("honeynet-demo/gateway/config-disk/start.sh", config_files(topo, plan(topo))["start.sh"])
 
 
 def test_gateway_start_script_is_valid_shell(tmp_path):

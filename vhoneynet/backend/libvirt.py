@@ -192,13 +192,24 @@ class Hypervisor:
         except libvirt.libvirtError as e:
             raise VhoneynetError(f"emptying the optical drive of {name} failed: {e.get_error_message()}") from None
 
-    def restore_domain(self, state: Path) -> None:
+    def restore_domain(self, state: Path, xml: str | None = None) -> None:
         """Start the (defined, stopped) domain a state file was saved from, running from that
-        moment on; the file stays, to be restored again. Raises VhoneynetError."""
+        moment on; the file stays, to be restored again. With `xml`, the domain is defined from
+        it first, under the state's UUID (a honeynet brought up again from kept states).
+        Raises VhoneynetError."""
         _agent_sockets_folder()
+        defined = None
         try:
+            if xml is not None:
+                saved = ET.fromstring(self.conn.saveImageGetXMLDesc(str(state), 0))
+                defined = self.conn.defineXML(with_uuid(xml, saved.findtext("uuid") or ""))
             self.conn.restoreFlags(str(state), None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
         except libvirt.libvirtError as e:
+            if defined is not None:  # never started: the caller defines it afresh to boot it
+                try:
+                    defined.undefine()
+                except libvirt.libvirtError:
+                    pass
             raise VhoneynetError(f"restoring {state.name} failed: {e.get_error_message()}") from None
 
     def pause_domain(self, name: str) -> None:
@@ -375,6 +386,14 @@ AGENT_REPLIES: dict[str, TypeAdapter] = {
     "guest-fsfreeze-freeze": TypeAdapter(Annotated[int, Field(strict=True, ge=0)]),  # file systems frozen
     "guest-fsfreeze-thaw": TypeAdapter(Annotated[int, Field(strict=True, ge=0)]),
 }
+
+
+def with_uuid(xml: str, uuid: str) -> str:
+    """Domain XML `xml` (rendered: no UUID of its own) under UUID `uuid`: libvirt restores a
+    state only into the domain it was saved from. Text, not a parse: ElementTree would rename
+    the qemu namespace's prefix."""
+    end = xml.index("</name>") + len("</name>")
+    return f"{xml[:end]}\n  <uuid>{uuid}</uuid>{xml[end:]}"
 
 
 def agent_reply(domain: str, command: str, reply: object) -> object:

@@ -87,6 +87,8 @@ def checked(kind: str):
 TopologyArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="topology YAML file")]
 IdArg = Annotated[str, typer.Argument(help="honeynet id", callback=checked("id"),
                                       autocompletion=complete.honeynets)]
+IdsArg = Annotated[list[str] | None, typer.Argument(help="honeynet ids (default: all)", callback=checked("id"),
+                                                   autocompletion=complete.honeynets)]
 GuestArg = Annotated[str, typer.Argument(help="honeypot, gateway or outside host", callback=checked("guest"),
                                          autocompletion=complete.guests)]
 GuestsArg = Annotated[list[str] | None, typer.Argument(help="honeypots (default: all)", callback=checked("guest"),

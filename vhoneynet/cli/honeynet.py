@@ -64,11 +64,24 @@ def validate(topology: TopologyArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 @reports
-def plan(topology: TopologyArg, as_json: JsonOpt = False) -> None:
-    """Show what `up` would create, in order; touches nothing."""
+def plan(
+    topology: TopologyArg,
+    render_dir: Annotated[Path | None, typer.Option(
+        "--render", metavar="DIR", file_okay=False,
+        help="also write every file `up` would make (domain XML, seeds, config disks' files, rules) into DIR")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what `up` would create, in order; touches nothing (but DIR with --render)."""
     from vhoneynet.plan import plan as make_plan
 
-    p = make_plan(load(topology))
+    topo = load(topology)
+    p = make_plan(topo)
+    if render_dir is not None:
+        from vhoneynet import lifecycle
+
+        written = lifecycle.rendered(topo, base.backends(topo.host.uri)).write(render_dir)
+        if not as_json:
+            out.print(markup("{} files written to {}", len(written), render_dir))
     if as_json:
         return print_json(p.to_dict())
     table = Table("#", "step", "name", "details", title=markup("plan for honeynet {!r}", p.hid))
@@ -87,16 +100,19 @@ def up(
     probe: ProbeOpt = True,
     warm_state: Annotated[bool, typer.Option("--warm-state/--no-warm-state",
                                              help="save each honeypot once ready, so resets restore instead of boot")] = True,
+    cold: Annotated[bool, typer.Option("--cold", help="boot every honeypot, even one with a kept warm state")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create and boot a honeynet; returns when every guest is ready."""
+    """Create and boot a honeynet; returns when every guest is ready. A honeypot whose warm state
+    was kept by an earlier `up` of this same topology, image and host is restored from it
+    instead of booting (`vhoneynet prune` removes kept states)."""
     from vhoneynet import lifecycle
 
     started = time.monotonic()
     topo = load(topology)
     with progress_for(as_json) as shown:
         result = lifecycle.up_or_undo(topo, base.backends(topo.host.uri), progress=shown, timeout=timeout, probe=probe,
-                                      keep_on_failure=keep, warm_state=warm_state)
+                                      keep_on_failure=keep, warm_state=warm_state, warm_start=not cold)
     result["up_seconds"] = round(time.monotonic() - started, 1)
     if as_json:
         return print_json(result)
@@ -140,10 +156,11 @@ def list_(uri: UriOpt = DEFAULT_URI, storage: StorageOpt = DEFAULT_STORAGE, as_j
     rows = lifecycle.overview(base.backends(uri), storage)
     if as_json:
         return print_json(rows)
-    table = Table("id", "state", "guests", "honeynet", "admin", "internet")
+    table = Table("id", "state", "guests", "honeynet", "admin", "internet", "warm states kept")
     for r in rows:
         table.add_row(cell(r["id"]), cell(r["state"]), cell(f"{r['running']}/{r['guests']} running"),
-                      cell(r.get("honeynet_cidr", "-")), cell(r.get("admin_cidr", "-")), cell(r.get("internet", "-")))
+                      cell(r.get("honeynet_cidr", "-")), cell(r.get("admin_cidr", "-")), cell(r.get("internet", "-")),
+                      cell(", ".join(r["warm_states"]) or "-"))
     out.print(table)
 
 
