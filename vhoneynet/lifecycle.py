@@ -40,7 +40,21 @@ from vhoneynet.hostcheck import accel_for, host_identity
 from vhoneynet.images import BuiltImage, Service, brought_disk
 from vhoneynet.neighbours import check_neighbours, host_lock, summary
 from vhoneynet.permissions import group_id
-from vhoneynet.plan import Guest, Plan, admin_addresses, plan, service_probe_address
+from vhoneynet.plan import (
+    Action,
+    AddOutsideHost,
+    ApplyHostRules,
+    BuildImage,
+    Guest,
+    MakeBridge,
+    MakePool,
+    Plan,
+    StartGuest,
+    WaitReady,
+    admin_addresses,
+    plan,
+    service_probe_address,
+)
 from vhoneynet.probes import Probe, ProbeSource, probe_source, probes_for
 from vhoneynet.readiness import ConsoleWatch, Restored
 from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
@@ -94,7 +108,8 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         check_neighbours(topo, saved_topologies(topo.host.storage))
         _check_free(topo, p, b)
         run.save(topo)
-    built = {name: b.images.ensure(name, progress=progress) for name in p.images}
+    actions = p.actions()
+    built = {a.name: b.images.ensure(a.name, progress=progress) for a in actions if isinstance(a, BuildImage)}
     images = {g.name: guest_image(topo, g, built) for g in p.guests}  # as each guest boots
     check_firmware(images)
     hardware.write_bios_tables(topo.host.storage)  # the honeypots' firmware tables, read by qemu
@@ -110,18 +125,11 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     capture = CaptureFolder.of(topo).create(topo.gateway.capture.group)
     b.capture.prepare_share(topo)  # the gateway's one writable host folder, mounted nosuid/nodev/noexec
 
-    for bridge in p.bridges:
-        if bridge.owned:
-            progress(f"bridge {bridge.name} ({bridge.role})")
-            b.net.ensure_bridge(bridge.name, bridge.address)
-    b.fw.apply(topo.id, made.host_rules)
-    for host in p.outside:
-        progress(f"outside host {host.name} ({host.address})")
-        b.net.add_outside_host(host.netns, p.bridge("ext").name, host.veth, host.address, mac=host.mac)
-
-    b.hv.ensure_pool(made.pool_xml, p.pool)
-    watches = {g.name: ConsoleWatch.from_now(capture.console(g.name), watch_role(g, images[g.name])) for g in p.guests}
-    progress(f"starting {len(p.guests)} guests")
+    for action in actions:
+        _create(action, topo.id, made, b, progress)
+    guests = [a.guest for a in actions if isinstance(a, StartGuest)]
+    watches = {g.name: ConsoleWatch.from_now(capture.console(g.name), watch_role(g, images[g.name])) for g in guests}
+    progress(f"starting {len(guests)} guests")
     starts: list[float] = []
 
     def create(guest: Guest) -> None:  # each guest's disks, then its domain: no guest waits for another
@@ -134,11 +142,12 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
             b.hv.start_domain(xml)
         starts.append(time.monotonic() - started_domain)
 
-    with ThreadPoolExecutor(max_workers=len(p.guests)) as pool:  # an interrupt waits for the running ones
-        list(pool.map(create, p.guests))
+    with ThreadPoolExecutor(max_workers=len(guests)) as pool:  # an interrupt waits for the running ones
+        list(pool.map(create, guests))
     booting = time.monotonic()
-    with probing(topo, p, b) as source:
-        wait_ready(topo.id, watches, b, progress, timeout, guest_probes(p, images) if probe else None, source)
+    if any(isinstance(a, WaitReady) for a in actions):
+        with probing(topo, p, b) as source:
+            wait_ready(topo.id, watches, b, progress, timeout, guest_probes(p, images) if probe else None, source)
     ready = time.monotonic()
     booted = [g for g in p.honeypots if g.name not in starts_warm]
     settle_clocks([g for g in p.honeypots if g.name in starts_warm], b, progress)
@@ -159,6 +168,22 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     }
     result["started"] = {g.name: "restored" if g.name in starts_warm else "booted" for g in p.honeypots}
     return result
+
+
+def _create(action: Action, hid: str, made: Artifacts, b: Backends, progress: Progress) -> None:
+    """Execute one of the plan's host-side actions, from the rendered files `made`. Images,
+    guests and the wait are up's own phases (images before rendering, guests side by side)."""
+    match action:
+        case MakeBridge(bridge=bridge) if bridge.owned:
+            progress(f"bridge {bridge.name} ({bridge.role})")
+            b.net.ensure_bridge(bridge.name, bridge.address)
+        case ApplyHostRules():
+            b.fw.apply(hid, made.host_rules)
+        case AddOutsideHost(host=host, bridge=bridge):
+            progress(f"outside host {host.name} ({host.address})")
+            b.net.add_outside_host(host.netns, bridge, host.veth, host.address, mac=host.mac)
+        case MakePool(name=name):
+            b.hv.ensure_pool(made.pool_xml, name)
 
 
 def _lend_warm_states(run: RunDir, honeypots: Iterable[Guest], store: WarmStore, origins: dict[str, Origin],

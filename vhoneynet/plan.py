@@ -82,22 +82,100 @@ class Plan:
     def bridge(self, role: str) -> Bridge:
         return next(b for b in self.bridges if b.role == role)
 
+    def actions(self) -> tuple[Action, ...]:
+        """What `up` does, in order: the actions it executes (lifecycle.up) and `plan` shows."""
+        ext = self.bridge("ext").name
+        return (*(BuildImage(name) for name in self.images),
+                *(MakeBridge(b) for b in self.bridges),
+                ApplyHostRules(self.firewall_table),
+                *(AddOutsideHost(o, ext) for o in self.outside),
+                MakePool(self.pool),
+                *(StartGuest(g) for g in self.guests),
+                WaitReady())
+
     def steps(self) -> list[dict]:
-        """The plan as ordered, human-readable steps (what `plan` shows and `up` runs)."""
-        out: list[dict] = [{"step": "image", "name": name} for name in self.images]
-        out += [{"step": "bridge", "name": b.name, "role": b.role, "address": _str(b.address)} for b in self.bridges]
-        out.append({"step": "host-firewall", "name": f"inet {self.firewall_table}"})
-        out += [{"step": "outside-host", "name": o.name, "netns": o.netns, "address": str(o.address)} for o in self.outside]
-        out.append({"step": "storage-pool", "name": self.pool})
-        for g in self.guests:
-            out.append({"step": "guest", "name": g.domain, "role": g.role, "image": g.image,
-                        "memory_mib": g.memory, "address": _str(g.address),
-                        "nics": [f"{n.role}:{n.bridge}" for n in g.nics]})
-        out.append({"step": "wait", "name": "every guest ready"})
-        return out
+        """The actions as human-readable steps (what `plan` shows)."""
+        return [a.describe() for a in self.actions()]
 
     def to_dict(self) -> dict:
         return {"id": self.hid, "steps": self.steps(), "guests": [asdict(g) for g in self.guests]}
+
+
+@dataclass(frozen=True)
+class BuildImage:
+    """Build a recipe's image unless its build is cached (its domains name the build's files)."""
+
+    name: str
+
+    def describe(self) -> dict:
+        return {"step": "image", "name": self.name}
+
+
+@dataclass(frozen=True)
+class MakeBridge:
+    """Create one of the honeynet's bridges (a user's existing bridge is used, never made)."""
+
+    bridge: Bridge
+
+    def describe(self) -> dict:
+        b = self.bridge
+        return {"step": "bridge", "name": b.name, "role": b.role, "address": _str(b.address)}
+
+
+@dataclass(frozen=True)
+class ApplyHostRules:
+    """Load the host's nftables table for the honeynet (rendered: artifacts.py)."""
+
+    table: str
+
+    def describe(self) -> dict:
+        return {"step": "host-firewall", "name": f"inet {self.table}"}
+
+
+@dataclass(frozen=True)
+class AddOutsideHost:
+    """Create an outside host: a network namespace on the internet-side bridge."""
+
+    host: OutsideHost
+    bridge: str
+
+    def describe(self) -> dict:
+        o = self.host
+        return {"step": "outside-host", "name": o.name, "netns": o.netns, "address": str(o.address)}
+
+
+@dataclass(frozen=True)
+class MakePool:
+    """Define the libvirt storage pool of the honeynet's disks."""
+
+    name: str
+
+    def describe(self) -> dict:
+        return {"step": "storage-pool", "name": self.name}
+
+
+@dataclass(frozen=True)
+class StartGuest:
+    """Write a guest's overlay and configuration medium and start its domain (booted, or restored
+    from a kept warm state); the guests start side by side."""
+
+    guest: Guest
+
+    def describe(self) -> dict:
+        g = self.guest
+        return {"step": "guest", "name": g.domain, "role": g.role, "image": g.image, "memory_mib": g.memory,
+                "address": _str(g.address), "nics": [f"{n.role}:{n.bridge}" for n in g.nics]}
+
+
+@dataclass(frozen=True)
+class WaitReady:
+    """Wait until every guest is ready and every honeypot's services answer from outside."""
+
+    def describe(self) -> dict:
+        return {"step": "wait", "name": "every guest ready"}
+
+
+Action = BuildImage | MakeBridge | ApplyHostRules | AddOutsideHost | MakePool | StartGuest | WaitReady
 
 
 def _str(value: object) -> str | None:

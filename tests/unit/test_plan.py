@@ -52,3 +52,18 @@ def test_macs_are_stable_and_distinct():
 def test_steps_in_order():
     kinds = [s["step"] for s in plan(demo()).steps()]
     assert kinds == ["image"] * 3 + ["bridge"] * 3 + ["host-firewall", "outside-host", "storage-pool"] + ["guest"] * 3 + ["wait"]
+
+
+def test_up_executes_the_plans_actions_and_nothing_else(tmp_path, monkeypatch):
+    from tests.fakes import fake_backends, topology
+    from vhoneynet import lifecycle
+    from vhoneynet.plan import AddOutsideHost, Plan
+
+    planned = Plan.actions
+    monkeypatch.setattr(Plan, "actions", lambda self: tuple(a for a in planned(self) if not isinstance(a, AddOutsideHost)))
+    b = fake_backends(tmp_path / "images")
+    topo = topology(tmp_path / "storage")
+    lifecycle.up(topo, b, probe=False)
+    assert b.net.netns("vhn-") == []  # the outside host was planned out, so `up` made none
+    assert [s["step"] for s in plan(topo).steps()].count("outside-host") == 0
+    assert sorted(g.guest for g in b.hv.guests(topo.id)) == ["dns", "gateway", "web"]
