@@ -5,8 +5,10 @@ output and progress reach the terminal (always through the sanitiser)."""
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +43,9 @@ class _Group(TyperGroup):
     on stdout too, with click's exit code (2)."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if standalone_mode:  # `kill -USR1 <pid>`: every thread's stack on stderr (a hung `up`, say)
+            with contextlib.suppress(ValueError, OSError):  # a stderr with no file behind it (tests)
+                faulthandler.register(signal.SIGUSR1, all_threads=True)
         args = sys.argv[1:] if args is None else list(args)
         if "--json" not in args or not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
