@@ -84,6 +84,8 @@ class Honeynet:
         is ready (with `probe`, once every honeypot's services answer from the internet side).
         `uri` and `storage` replace the topology's `host.uri` and `host.storage` when given.
         On failure what was created is removed (captures kept) unless `keep_on_failure`.
+        `warm_state` saves (and keeps) each honeypot once ready; `warm_start` restores a honeypot
+        from the state an earlier `up` of the same topology, image and host kept (docs/labs.md).
 
         Raises TopologySyntaxError, TopologyInvalid, HoneynetExists, ResourceConflict,
         ImageBuildFailed, GuestNotReady, ….
