@@ -119,7 +119,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     store = WarmStore(topo.host.storage)
     host = host_identity(accel)
     origins = {g.name: Origin.of(topo, images[g.name], host) for g in p.honeypots}
-    starts_warm = _lend_warm_states(run, p.honeypots, store, origins, progress) if warm_start else {}
+    starts_warm = _lend_warm_states(run, p.honeypots, store, origins, progress) if warm_start else set()
     made = render_all(topo, p, images, accel)  # every file below, before anything is created
 
     capture = CaptureFolder.of(topo).create(topo.gateway.capture.group)
@@ -138,7 +138,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         if guest.name in starts_warm and _start_warm(run, b, guest, xml, images[guest.name], progress):
             watches[guest.name] = Restored()
         else:
-            starts_warm.pop(guest.name, None)
+            starts_warm.discard(guest.name)
             b.hv.start_domain(xml)
         starts.append(time.monotonic() - started_domain)
 
@@ -187,14 +187,14 @@ def _create(action: Action, hid: str, made: Artifacts, b: Backends, progress: Pr
 
 
 def _lend_warm_states(run: RunDir, honeypots: Iterable[Guest], store: WarmStore, origins: dict[str, Origin],
-                      progress: Progress) -> dict[str, bool]:
+                      progress: Progress) -> set[str]:
     """The honeypots that start from their kept warm state (lent to `run`); the others are said
     to boot, with the reason."""
-    lent = {}
+    lent = set()
     for g in honeypots:
         why_not = store.lend(run, g.name, origins[g.name])
         if why_not is None:
-            lent[g.name] = True
+            lent.add(g.name)
         else:
             progress(f"guest {g.name}: boots ({why_not})")
     return lent
