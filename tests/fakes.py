@@ -29,7 +29,7 @@ from vhoneynet.errors import (
     UnknownRecipe,
     VhoneynetError,
 )
-from vhoneynet.gateway.config.disk import READY_MARK
+from vhoneynet.gateway.config.disk import PARKED_MARK, READY_MARK
 from vhoneynet.images import BuiltImage, Service
 from vhoneynet.rundir import RunDir
 from vhoneynet.topology.model import Topology
@@ -52,8 +52,9 @@ CLOUD_INIT_DONE = "Cloud-init v. 24.1.3 finished at Sun, 06 Dec 2026 16:00:00 +0
 
 
 def ready_line(role: str) -> str:
-    """What a guest of `role` prints on its console once it is ready (see readiness.py)."""
-    return READY_MARK if role == "gateway" else CLOUD_INIT_DONE
+    """What a guest of `role` prints on its console once it is ready (see readiness.py), the
+    gateway once it waits for its capture share."""
+    return PARKED_MARK if role == "gateway" else CLOUD_INIT_DONE
 
 
 @dataclass
@@ -78,6 +79,7 @@ class FakeHypervisor:
 
     Knobs (guest names, not domain names, unless said otherwise):
     - `console`: the lines a guest prints at each start (default: its ready line);
+    - `on_share`: the lines the gateway prints once its share is attached (default: ready);
     - `never_ready`: guests that print nothing at all;
     - `dies`: guests whose domain shuts off right after it prints its lines;
     - `agent_times_out`: guests whose agent never answers (AgentUnavailable);
@@ -92,6 +94,8 @@ class FakeHypervisor:
         self.domains: dict[str, FakeDomain] = {}
         self.pool_xml: dict[str, str] = {}  # name -> xml
         self.console: dict[str, list[str]] = {}
+        self.on_share: list[str] = [READY_MARK]
+        self.attached: list[tuple[str, str]] = []  # (domain, device xml) of every hot-plug
         self.never_ready: set[str] = set()
         self.dies: set[str] = set()
         self.agent_times_out: set[str] = set()
@@ -177,6 +181,18 @@ class FakeHypervisor:
     def eject(self, name: str) -> None:
         self._domain(name)
         self.events.append(("eject", name))
+
+    def attach_device(self, name: str, xml: str) -> None:
+        """A hot-plugged device; a gateway given its share goes on to print `on_share`."""
+        dom = self._domain(name)
+        if dom.state != "running":
+            raise VhoneynetError(f"attaching a device to {name} failed: domain is not running")
+        with self.lock:
+            self.attached.append((name, xml))
+            self.events.append(("attach", name))
+        if dom.console is not None and dom.info is not None and dom.info.role == "gateway":
+            with open(dom.console, "a") as f:
+                f.writelines(f"{line}\n" for line in self.on_share)
 
     def restore_domain(self, state: Path, xml: str | None = None) -> None:
         """The domain a state file names runs again, printing nothing: it was saved ready. With

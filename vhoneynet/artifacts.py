@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vhoneynet import answerdisk, hostrules
 from vhoneynet.gateway.config import disk as gateway_config
-from vhoneynet.guestxml import domain_xml
+from vhoneynet.guestxml import domain_xml, share_xml
 from vhoneynet.images import BuiltImage
 from vhoneynet.plan import Guest, Plan
 from vhoneynet.render import render
@@ -47,6 +47,7 @@ class GuestArtifacts:
     overlay: Path
     medium: Medium
     domain_xml: str
+    share_xml: str | None = None  # the gateway's capture share, hot-plugged (guestxml.share_xml)
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,13 @@ class Artifacts:
         return next(g for g in self.guests if g.guest.name == name)
 
     def texts(self) -> dict[str, str]:
-        """Every text by a relative path: pool.xml, host-rules.nft, <guest>/domain.xml and
-        <guest>/<medium kind>/<file>."""
+        """Every text by a relative path: pool.xml, host-rules.nft, <guest>/domain.xml,
+        <guest>/<medium kind>/<file> and gateway/share.xml."""
         out = {"pool.xml": self.pool_xml, "host-rules.nft": self.host_rules}
         for g in self.guests:
             out[f"{g.guest.name}/domain.xml"] = g.domain_xml
+            if g.share_xml is not None:
+                out[f"{g.guest.name}/share.xml"] = g.share_xml
             out |= {f"{g.guest.name}/{g.medium.kind}/{name}": text for name, text in g.medium.files.items()}
         return out
 
@@ -93,7 +96,8 @@ def render_all(topo: Topology, p: Plan, images: dict[str, BuiltImage], accel: st
         medium = _medium(topo, p, g, image, run)
         overlay = run.disk(g.name)
         xml = domain_xml(topo, g, image, accel, overlay, medium.path, capture.console(g.name))
-        guests.append(GuestArtifacts(g, image, overlay, medium, xml))
+        share = share_xml(topo) if g.role == "gateway" else None
+        guests.append(GuestArtifacts(g, image, overlay, medium, xml, share))
     return Artifacts(render("libvirt/pool.xml.j2", name=p.pool, path=run.disks), hostrules.for_plan(topo, p),
                      tuple(guests))
 

@@ -45,9 +45,8 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
     disk, read-only as vdb; a honeypot's initrd with its seed inside (image.boot `kernel`: we
     boot its kernel), its seed as a CD in its optical drive (`bios`: its own boot loader; taken
     out once it has booted: see `seed_drive`), or its answer disk (`uefi`: OVMF boots its own
-    boot loader; vhoneynet/answerdisk.py). The gateway also gets its capture share over virtiofs
-    (which needs shared memory), served by the run folder's virtiofsd wrapper (capture/share.py
-    writes both before the gateway starts).
+    boot loader; vhoneynet/answerdisk.py). The gateway gets shared memory, which its capture
+    share needs (`share_xml`: hot-plugged once it waits for it, so it can be saved before).
 
     A honeypot that boots by UEFI always gets PC hardware (q35, SATA, e1000e), hardware profile
     or not: it is Windows, which has no virtio drivers out of the box."""
@@ -56,11 +55,9 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
     hw = PC if disguise or (honeypot and image.boot == "uefi") else VIRTUAL
     disks = [{"path": overlay, "format": "qcow2", "device": "disk", "dev": hw.root, "bus": hw.disk_bus,
               "readonly": False, "alias": ROOT_ALIAS}]
-    filesystems = []
     if guest.role == "gateway":
         disks.append({"path": config_disk, "format": "raw", "device": "disk", "dev": "vdb", "bus": "virtio",
                       "readonly": True, "alias": None})
-        filesystems.append({"binary": virtiofsd_wrapper(topo), "source": capture_share(topo), "tag": CAPTURE_TAG})
     elif image.boot == "bios":
         dev, bus = seed_drive(hw)
         disks.append({"path": config_disk, "format": "raw", "device": "cdrom", "dev": dev, "bus": bus,
@@ -76,13 +73,21 @@ def domain_xml(topo: Topology, guest: Guest, image: BuiltImage, accel: str, over
         "libvirt/domain.xml.j2",
         name=guest.domain, hid=topo.id, guest=guest.name, role=guest.role, image=guest.image,
         address=guest.address, ns=naming.METADATA_NS, memory=guest.memory, vcpus=guest.vcpus,
-        accel=accel, shared_memory=bool(filesystems), kernel=image.kernel if image.boot == "kernel" else None, uefi=uefi,
+        accel=accel, shared_memory=guest.role == "gateway", kernel=image.kernel if image.boot == "kernel" else None, uefi=uefi,
         initrd=config_disk if guest.role == "honeypot" else image.initrd,
-        cmdline=KERNEL_CMDLINE.format(root=hw.root), disks=disks, nics=guest.nics, filesystems=filesystems,
+        cmdline=KERNEL_CMDLINE.format(root=hw.root), disks=disks, nics=guest.nics,
         console_log=console_log, agent=guest.agent, agent_socket=naming.agent_socket(guest.domain),
         tb_cache_mib=TB_CACHE_MIB, machine=hw.machine, nic_model=hw.nic_model,
         disguise=disguise, cpu_type="host-x86_64-cpu" if accel == "kvm" else "max-x86_64-cpu",
     )
+
+
+def share_xml(topo: Topology) -> str:
+    """The gateway's capture share, a virtiofs device served by the run folder's virtiofsd wrapper
+    (capture/share.py writes both before the gateway starts). Not in the domain XML: it is
+    hot-plugged when the gateway waits for it, because qemu cannot save a guest with one
+    (a save is a migration, and vhost-user-fs cannot migrate)."""
+    return render("libvirt/share.xml.j2", binary=virtiofsd_wrapper(topo), source=capture_share(topo), tag=CAPTURE_TAG)
 
 
 def seed_drive(hw: Hardware) -> tuple[str, str]:

@@ -56,13 +56,14 @@ from vhoneynet.plan import (
     service_probe_address,
 )
 from vhoneynet.probes import Probe, ProbeSource, probe_source, probes_for
-from vhoneynet.readiness import ConsoleWatch, Restored
+from vhoneynet.readiness import ConsoleWatch, GatewayStart, Restored
 from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
 from vhoneynet.seed import SEED_FOLDER
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 from vhoneynet.warmstore import Origin, WarmStore
 
 Progress = Callable[[str], None]
+Watch = ConsoleWatch | GatewayStart | Restored  # how wait_ready sees a guest's way to "ready"
 FLUSH_SECONDS = 10  # the gateway's capture flush on `down`, every agent call included
 
 
@@ -118,8 +119,8 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     progress(f"acceleration: {accel}")
     store = WarmStore(topo.host.storage)
     host = host_identity(accel)
-    origins = {g.name: Origin.of(topo, images[g.name], host) for g in p.honeypots}
-    starts_warm = _lend_warm_states(run, p.honeypots, store, origins, progress) if warm_start else set()
+    origins = {g.name: Origin.of(topo, images[g.name], host) for g in p.guests}
+    starts_warm = _lend_warm_states(run, p.guests, store, origins, progress) if warm_start else set()
     made = render_all(topo, p, images, accel)  # every file below, before anything is created
 
     capture = CaptureFolder.of(topo).create(topo.gateway.capture.group)
@@ -128,7 +129,11 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     for action in actions:
         _create(action, topo.id, made, b, progress)
     guests = [a.guest for a in actions if isinstance(a, StartGuest)]
-    watches = {g.name: ConsoleWatch.from_now(capture.console(g.name), watch_role(g, images[g.name])) for g in guests}
+    watches: dict[str, Watch] = {
+        g.name: ConsoleWatch.from_now(capture.console(g.name), watch_role(g, images[g.name])) for g in guests}
+    gateway = made.guest(p.gateway.name)
+    handing = Handover(run, b, store, gateway, origins[p.gateway.name], warm_state, progress)
+    watches[p.gateway.name] = GatewayStart(watches[p.gateway.name], handing.cold)  # type: ignore[arg-type]
     progress(f"starting {len(guests)} guests")
     starts: list[float] = []
 
@@ -136,7 +141,11 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         xml = _prepare_guest(made.guest(guest.name))
         started_domain = time.monotonic()
         if guest.name in starts_warm and _start_warm(run, b, guest, xml, images[guest.name], progress):
-            watches[guest.name] = Restored()
+            if guest.role == "gateway":
+                watches[guest.name].handed = True  # type: ignore[union-attr]
+                handing.restored()
+            else:
+                watches[guest.name] = Restored()
         else:
             starts_warm.discard(guest.name)
             b.hv.start_domain(xml)
@@ -166,7 +175,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         "domain_start": round(max(starts), 2),  # part of orchestration: libvirt starting a qemu process (slowest)
         "warm_state": round(time.monotonic() - ready, 2),
     }
-    result["started"] = {g.name: "restored" if g.name in starts_warm else "booted" for g in p.honeypots}
+    result["started"] = {g.name: "restored" if g.name in starts_warm else "booted" for g in p.guests}
     return result
 
 
@@ -186,12 +195,12 @@ def _create(action: Action, hid: str, made: Artifacts, b: Backends, progress: Pr
             b.hv.ensure_pool(made.pool_xml, name)
 
 
-def _lend_warm_states(run: RunDir, honeypots: Iterable[Guest], store: WarmStore, origins: dict[str, Origin],
+def _lend_warm_states(run: RunDir, guests: Iterable[Guest], store: WarmStore, origins: dict[str, Origin],
                       progress: Progress) -> set[str]:
-    """The honeypots that start from their kept warm state (lent to `run`); the others are said
+    """The guests that start from their kept warm state (lent to `run`); the others are said
     to boot, with the reason."""
     lent = set()
-    for g in honeypots:
+    for g in guests:
         why_not = store.lend(run, g.name, origins[g.name])
         if why_not is None:
             lent.add(g.name)
@@ -201,7 +210,7 @@ def _lend_warm_states(run: RunDir, honeypots: Iterable[Guest], store: WarmStore,
 
 
 def _start_warm(run: RunDir, b: Backends, g: Guest, xml: str, image: BuiltImage, progress: Progress) -> bool:
-    """Start honeypot `g` from its lent warm state. False when libvirt cannot (e.g. a state file
+    """Start guest `g` from its lent warm state. False when libvirt cannot (e.g. a state file
     qemu no longer reads): then its overlay is fresh over its image again, its state forgotten,
     and it is to boot."""
     try:
@@ -213,6 +222,42 @@ def _start_warm(run: RunDir, b: Backends, g: Guest, xml: str, image: BuiltImage,
         return False
     progress(f"guest {g.name}: restored from its kept warm state")
     return True
+
+
+@dataclass
+class Handover:
+    """Giving the gateway its capture share (see readiness.GatewayStart). A booted gateway waits
+    for it with everything else running; with `warm_state` it is saved right then, as its warm
+    state (warm.py: no traffic crosses yet, nothing of its capture has started), so the next
+    `up` restores it there. A restored gateway gets it at once, after its clock is set: what it
+    captures from then on carries the right time."""
+
+    run: RunDir
+    b: Backends
+    store: WarmStore
+    gateway: GuestArtifacts
+    origin: Origin
+    warm_state: bool
+    progress: Progress
+
+    def cold(self) -> None:
+        g = self.gateway.guest
+        if self.warm_state:
+            save_warm_states(self.run, [g], self.b, self.progress)
+            if warm.WarmState.of(self.run, g.name).exists():
+                self.store.keep(self.run, g.name, self.origin)
+        self._attach()
+
+    def restored(self) -> None:
+        settle_clocks([self.gateway.guest], self.b, self.progress)
+        self._attach()
+
+    def _attach(self) -> None:
+        try:
+            self.b.hv.attach_device(self.gateway.guest.domain, self.gateway.share_xml or "")
+        except VhoneynetError as e:  # without its share it never joins its ports: the honeynet stays cut off
+            raise VhoneynetError(f"guest {self.gateway.guest.name}: its capture share could not be attached: {e}") from None
+        self.progress(f"guest {self.gateway.guest.name}: capture share attached")
 
 
 def settle_clocks(guests: Iterable[Guest], b: Backends, progress: Progress) -> None:
@@ -254,9 +299,9 @@ def take_out_seeds(guests: Iterable[Guest], b: Backends, progress: Progress) -> 
 
 
 def save_warm_states(run: RunDir, honeypots: tuple[Guest, ...] | list[Guest], b: Backends, progress: Progress) -> None:
-    """Save every honeypot's warm state, in parallel (each guest stops for the time of its save
+    """Save every guest's warm state, in parallel (each guest stops for the time of its save
     and restore; its clock is set right after). A honeypot whose state cannot be saved is only
-    reported: it runs on (booted again if the save stopped it), and its resets boot."""
+    reported: it runs on (booted again if the save stopped it), and its resets (or next `up`) boot."""
     def save(g: Guest) -> None:
         try:
             took = warm.save(run, b, g)
@@ -328,7 +373,7 @@ def _prepare_guest(made: GuestArtifacts) -> str:
     return made.domain_xml
 
 
-def wait_ready(hid: str, watches: dict[str, ConsoleWatch | Restored], b: Backends, progress: Progress, timeout: float,
+def wait_ready(hid: str, watches: dict[str, Watch], b: Backends, progress: Progress, timeout: float,
                probes: dict[str, list[Probe]] | None = None, source: ProbeSource | None = None) -> dict[str, float]:
     """Wait until every watched guest is ready: its console says so, then each of its `probes`
     answers from `source`. Returns the seconds each guest took; raises GuestNotReady."""
@@ -360,7 +405,7 @@ def wait_ready(hid: str, watches: dict[str, ConsoleWatch | Restored], b: Backend
     return ready
 
 
-def _poll_guest(hid: str, name: str, watch: ConsoleWatch | Restored, b: Backends, progress: Progress, timeout: float,
+def _poll_guest(hid: str, name: str, watch: Watch, b: Backends, progress: Progress, timeout: float,
                 started: float, waiting: dict[str, list[Probe]], booted: set[str], ready: dict[str, float],
                 source: ProbeSource | None) -> bool:
     """One look at guest `name` for wait_ready: True once it is ready (its seconds put in `ready`).

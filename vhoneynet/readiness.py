@@ -1,17 +1,18 @@
 """When is a guest ready? Watched on its serial console log, which the host keeps.
 
-The gateway prints `vhn-gateway: ready` (or `failed`) when its start script ends; a
-honeypot is ready when cloud-init prints its closing line, so nothing of ours shows
-inside a honeypot.
+The gateway prints `vhn-gateway: ready` (or `failed`) when its start script ends, and before
+that says when it waits for its capture share (`GatewayStart`); a honeypot is ready when
+cloud-init prints its closing line, so nothing of ours shows inside a honeypot.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vhoneynet.gateway.config.disk import FAILED_MARK, READY_MARK
+from vhoneynet.gateway.config.disk import FAILED_MARK, PARKED_MARK, READY_MARK
 
 _CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at")
 _PANIC = re.compile(r"(?<!end )Kernel panic - not syncing: [^\r\n\]]*")
@@ -28,6 +29,7 @@ class ConsoleWatch:
     offset: int = 0
     tail: str = ""
     panics: list[str] = field(default_factory=list)
+    parked: bool = False  # the gateway said it waits for its capture share
 
     @classmethod
     def from_now(cls, path: Path, role: str) -> ConsoleWatch:
@@ -42,6 +44,8 @@ class ConsoleWatch:
         except FileNotFoundError:
             return None
         self.offset += len(data)
+        seen = self.tail[-len(PARKED_MARK):] + data.decode(errors="replace")
+        self.parked = self.parked or (self.role == "gateway" and PARKED_MARK in seen)
         self.tail = (self.tail + data.decode(errors="replace"))[-4096:]
         for panic in _PANIC.finditer(data.decode(errors="replace")):
             # the guest restarts itself (panic=10 on its kernel command line); give up after a few
@@ -74,3 +78,29 @@ class Restored:
 
     def last_line(self) -> str:
         return "(restored from its warm state)"
+
+
+@dataclass
+class GatewayStart:
+    """The gateway's start, on its console: once it says it waits for its capture share,
+    `hand_over` is called, once (it may save the gateway's warm state first, then attaches the
+    share), and the gateway goes on until ready. A gateway restored from its warm state waits
+    there from the start; whoever restored it gave it its share (`handed`)."""
+
+    console: ConsoleWatch
+    hand_over: Callable[[], None]
+    handed: bool = False
+
+    @property
+    def panics(self) -> list[str]:
+        return self.console.panics
+
+    def poll(self) -> str | None:
+        verdict = self.console.poll()
+        if verdict is None and self.console.parked and not self.handed:
+            self.handed = True
+            self.hand_over()
+        return verdict
+
+    def last_line(self) -> str:
+        return self.console.last_line()

@@ -11,8 +11,9 @@ frozen layer, the state file restored — the guest is back exactly at "ready", 
 it takes to read its memory back.
 
 Libvirt's save/restore rather than snapshots: libvirt 9.0 cannot revert external snapshots, and
-internal ones need every disk in qcow2 and no pflash. The gateway is never saved: its capture
-share (virtiofs) cannot be migrated, which is what a save is.
+internal ones need every disk in qcow2 and no pflash. The gateway is saved too, but before it has
+its capture share: a virtiofs device cannot be migrated, which is what a save is
+(lifecycle.Handover, docs/labs.md).
 
 What the guest must not notice, and how (see `settle`): its clock jumps to now (qemu-ga's
 guest-set-time) instead of running on from the saved second. Its log forwarders hold no
@@ -61,7 +62,7 @@ class WarmState:
 
 
 def save(run: RunDir, b: Backends, g: Guest) -> dict:
-    """Save running honeypot `g` as its warm state, then let it run on from that state. Returns
+    """Save running guest `g` as its warm state, then let it run on from that state. Returns
     the seconds of the save and of the restore, and the state's size. Raises VhoneynetError (the
     guest is restored, or at worst stopped, on the overlay it had)."""
     warm = WarmState.of(run, g.name)
@@ -97,7 +98,7 @@ def save_copy(run: RunDir, b: Backends, g: Guest, into: WarmState) -> dict:
 
 
 def restore(run: RunDir, b: Backends, g: Guest, warm: WarmState | None = None, xml: str | None = None) -> None:
-    """Start stopped honeypot `g` from a saved state (default: its warm state), on a fresh overlay
+    """Start stopped guest `g` from a saved state (default: its warm state), on a fresh overlay
     of the state's disk layer; with `xml`, its domain is defined from it first (an `up` that
     restores). Raises VhoneynetError when there is none, or when libvirt cannot restore it."""
     warm = warm or WarmState.of(run, g.name)

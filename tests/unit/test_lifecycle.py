@@ -24,10 +24,15 @@ from vhoneynet.errors import (
     ResourceConflict,
     VhoneynetError,
 )
-from vhoneynet.gateway.config.disk import FAILED_MARK, STOP_COMMAND
+from vhoneynet.gateway.config.disk import (
+    FAILED_MARK,
+    PARKED_MARK,
+    READY_MARK,
+    STOP_COMMAND,
+)
 from vhoneynet.plan import plan
 from vhoneynet.probes import Probe
-from vhoneynet.readiness import ConsoleWatch
+from vhoneynet.readiness import ConsoleWatch, GatewayStart
 from vhoneynet.rundir import CaptureFolder, RunDir
 from vhoneynet.topology.model import Topology
 
@@ -347,6 +352,22 @@ def test_a_gateway_that_reports_failure_fails_at_once(b, tmp_path):
     watches = booting(b, tmp_path, {"gateway": [f"{FAILED_MARK}: suricata did not start"]}, role="gateway")
     with pytest.raises(GuestNotReady, match="failed: vhn-gateway: failed: suricata did not start"):
         lifecycle.wait_ready(HID, watches, b, lambda _: None, timeout=60)
+
+
+def test_the_gateway_is_handed_its_share_once_when_it_waits_for_it_even_a_mark_split_in_two(tmp_path):
+    log = tmp_path / "gateway.log"
+    log.write_text("earlier life: " + PARKED_MARK + "\n")  # a previous start's wait is not this one's
+    handed: list[str] = []
+    watch = GatewayStart(ConsoleWatch.from_now(log, "gateway"), lambda: handed.append("share"))
+    with open(log, "a") as f:
+        f.write("vhn-gateway: data control loaded\n" + PARKED_MARK[:20])
+    assert watch.poll() is None and handed == []
+    with open(log, "a") as f:
+        f.write(PARKED_MARK[20:] + "\n" + "x" * 5000 + "\n")  # the mark scrolls out of the tail at once
+    assert watch.poll() is None and handed == ["share"]
+    with open(log, "a") as f:
+        f.write(PARKED_MARK + "\n" + READY_MARK + "\n")
+    assert watch.poll() == "ready" and handed == ["share"]  # once
 
 
 def test_kernel_panics_are_reported_then_given_up_on(b, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 from vhoneynet.gateway.config.disk import config_files, ruleset
-from vhoneynet.guestxml import domain_xml
+from vhoneynet.guestxml import domain_xml, share_xml
 from vhoneynet.images import BuiltImage
 from vhoneynet.plan import plan
 from vhoneynet.seed import documents
@@ -65,10 +65,13 @@ def test_agent_channel_only_when_enabled():
     assert "guest_agent" not in xml
 
 
-def test_gateway_gets_capture_share_and_shared_memory():
+def test_gateway_gets_shared_memory_and_its_capture_share_apart():
     xml = rendered_domains()["gateway"]
-    assert 'driver type="virtiofs"' in xml and "/var/lib/vhoneynet/captures/demo" in xml
-    assert '<access mode="shared"/>' in xml
+    assert '<access mode="shared"/>' in xml  # what its virtiofs share needs
+    assert "virtiofs" not in xml  # hot-plugged when the gateway waits for it: a save cannot carry it
+    share = share_xml(demo())
+    assert 'driver type="virtiofs"' in share and "/var/lib/vhoneynet/captures/demo/gateway" in share
+    assert "<acpi/>" in xml  # PCI hot-plug on i440FX goes through ACPI
     assert "virtiofs" not in rendered_domains()["web"]
 
 

@@ -36,9 +36,28 @@ def test_up_saves_each_honeypot_once_ready_and_lets_it_run_on(lab):
         assert b.hv.events.index(("save", domain)) < b.hv.events.index(("restore", domain))
         assert ("guest-set-time", domain) in b.hv.events  # its clock, after the pause
         assert b.hv.domain_state(domain) == "running"
-    assert ("save", GATEWAY) not in b.hv.events  # its capture share cannot be saved
-    assert not WarmState.of(run, "gateway").exists()
     assert "warm_state" in result["timings"]
+
+
+def test_up_saves_the_gateway_waiting_for_its_share_then_gives_it_the_share(lab):
+    b, topo, _ = lab
+    run = RunDir.of(topo)
+    events = [e for e in b.hv.events if e[1] == GATEWAY]
+    assert events[:5] == [("start", GATEWAY), ("save", GATEWAY), ("restore", GATEWAY), ("guest-set-time", GATEWAY),
+                          ("guest-get-time", GATEWAY)]
+    assert events.index(("attach", GATEWAY)) > events.index(("guest-get-time", GATEWAY))  # captures the right time
+    assert WarmState.of(run, "gateway").exists()  # saved without its share: a save cannot carry one
+    (domain, xml), = b.hv.attached
+    assert domain == GATEWAY and 'driver type="virtiofs"' in xml and str(CaptureFolder.of(topo).share) in xml
+    # saved before a single honeypot was: it waits for its share before any traffic crosses
+    assert b.hv.events.index(("save", GATEWAY)) < min(b.hv.events.index(("save", d)) for d in (DNS, WEB))
+
+
+def test_without_warm_state_the_gateway_gets_its_share_unsaved(tmp_path):
+    b = fake_backends(tmp_path / "images")
+    topo = topology(tmp_path / "storage")
+    lifecycle.up(topo, b, warm_state=False, timeout=5)
+    assert ("save", GATEWAY) not in b.hv.events and [d for d, _ in b.hv.attached] == [GATEWAY]
 
 
 def test_reset_restores_the_warm_state_instead_of_a_boot(lab):

@@ -12,7 +12,7 @@ import pytest
 from tests.fakes import HID, fake_backends, topology
 from vhoneynet import labs, lifecycle, naming
 from vhoneynet.backend.disks import backing_file, write_qcow2_overlay
-from vhoneynet.errors import InvalidName
+from vhoneynet.errors import InvalidName, VhoneynetError
 from vhoneynet.images import ImageStore
 from vhoneynet.permissions import TRAVERSE
 from vhoneynet.prune import prune, unused_builds
@@ -36,17 +36,18 @@ def upped_once(tmp_path):
     first = lifecycle.up(topo, b)
     lifecycle.down(HID, b, topo.host.storage)
     b.hv.events.clear()
+    b.hv.attached.clear()
     return b, topo, first
 
 
 def test_down_keeps_the_warm_states_and_list_shows_them(upped_once):
     b, topo, first = upped_once
-    assert first["started"] == {"dns": "booted", "web": "booted"}
+    assert first["started"] == {"gateway": "booted", "dns": "booted", "web": "booted"}
     kept = WarmStore(topo.host.storage).all()
-    assert sorted((k.hid, k.guest) for k in kept) == [(HID, "dns"), (HID, "web")]
+    assert sorted((k.hid, k.guest) for k in kept) == [(HID, "dns"), (HID, "gateway"), (HID, "web")]
     assert all(k.state.exists() for k in kept) and not RunDir.of(topo).path.exists()
     row = next(r for r in lifecycle.overview(b, topo.host.storage) if r["id"] == HID)
-    assert row["state"] == "down" and row["warm_states"] == ["dns", "web"]
+    assert row["state"] == "down" and row["warm_states"] == ["dns", "gateway", "web"]
 
 
 def test_the_same_topology_comes_up_restored_not_booted(upped_once):
@@ -54,12 +55,14 @@ def test_the_same_topology_comes_up_restored_not_booted(upped_once):
     said = Said()
     b.hv.console["dns"] = b.hv.console["web"] = []  # a restored guest prints nothing
     result = lifecycle.up(topo, b, progress=said, timeout=5)
-    assert result["started"] == {"dns": "restored", "web": "restored"}
-    for domain in (DNS, WEB):
+    assert result["started"] == {"gateway": "restored", "dns": "restored", "web": "restored"}
+    for domain in (DNS, WEB, GATEWAY):
         assert ("restore", domain) in b.hv.events and ("start", domain) not in b.hv.events
         assert ("save", domain) not in b.hv.events  # its state is the kept one
         assert ("guest-set-time", domain) in b.hv.events  # the clock jumps to now at once
-    assert ("start", GATEWAY) in b.hv.events  # the gateway always boots (its capture share)
+    # the restored gateway waits for its share; it gets it once its clock is right
+    assert b.hv.events.index(("guest-get-time", GATEWAY)) < b.hv.events.index(("attach", GATEWAY))
+    assert [d for d, _ in b.hv.attached] == [GATEWAY]
     run = RunDir.of(topo)
     assert backing_file(run.disk("web")) == WarmState.of(run, "web").layer
     assert run.warm.stat().st_mode & 0o777 == TRAVERSE  # qemu's user walks through to the layer
@@ -99,7 +102,7 @@ def test_a_state_libvirt_refuses_boots_from_the_image_instead(upped_once):
     b.hv.restore_fails.add("web")
     said = Said()
     result = lifecycle.up(topo, b, progress=said, timeout=5)
-    assert result["started"] == {"dns": "restored", "web": "booted"}
+    assert result["started"] == {"gateway": "restored", "dns": "restored", "web": "booted"}
     assert any("web: cannot restore its kept warm state, booting instead" in line for line in said)
     run = RunDir.of(topo)
     assert backing_file(WarmState.of(run, "web").layer) == b.images.get("linux-web").disk  # saved anew from a boot
@@ -109,8 +112,8 @@ def test_a_state_libvirt_refuses_boots_from_the_image_instead(upped_once):
 def test_cold_up_boots_every_honeypot(upped_once):
     b, topo, _ = upped_once
     result = lifecycle.up(topo, b, timeout=5, warm_start=False)
-    assert result["started"] == {"dns": "booted", "web": "booted"}
-    assert ("start", DNS) in b.hv.events and ("start", WEB) in b.hv.events
+    assert result["started"] == {"gateway": "booted", "dns": "booted", "web": "booted"}
+    assert all(("start", d) in b.hv.events for d in (DNS, WEB, GATEWAY))
 
 
 def test_without_warm_state_nothing_is_kept(tmp_path):
@@ -124,7 +127,7 @@ def test_prune_removes_kept_states_and_a_running_honeynet_still_restores(upped_o
     b, topo, _ = upped_once
     lifecycle.up(topo, b, timeout=5)
     removed = prune(topo.host.storage, [HID])
-    assert sorted(k["guest"] for k in removed["warm_states"]) == ["dns", "web"] and removed["bytes"] > 0
+    assert sorted(k["guest"] for k in removed["warm_states"]) == ["dns", "gateway", "web"] and removed["bytes"] > 0
     assert WarmStore(topo.host.storage).all() == []
     assert labs.reset(HID, b, ["dns"], storage=topo.host.storage, timeout=5)["guests"]["dns"]["how"] == "restore"
     lifecycle.down(HID, b, topo.host.storage)
@@ -141,8 +144,31 @@ def test_prune_refuses_a_path_for_an_id(tmp_path):
 def test_a_half_written_kept_state_is_ignored(upped_once):
     b, topo, _ = upped_once
     (WarmStore(topo.host.storage).folder(HID, "web") / META).write_text("{not json")
-    assert [k.guest for k in WarmStore(topo.host.storage).all()] == ["dns"]
-    assert lifecycle.up(topo, b, timeout=5)["started"] == {"dns": "restored", "web": "booted"}
+    assert [k.guest for k in WarmStore(topo.host.storage).all()] == ["dns", "gateway"]
+    assert lifecycle.up(topo, b, timeout=5)["started"] == {"gateway": "restored", "dns": "restored", "web": "booted"}
+
+
+def test_a_gateway_whose_state_libvirt_refuses_boots_and_waits_for_its_share(upped_once):
+    b, topo, _ = upped_once
+    b.hv.restore_fails.add("gateway")
+    said = Said()
+    result = lifecycle.up(topo, b, progress=said, timeout=5)
+    assert result["started"]["gateway"] == "booted" and ("start", GATEWAY) in b.hv.events
+    assert any("gateway: cannot restore its kept warm state, booting instead" in line for line in said)
+    assert b.hv.events.index(("start", GATEWAY)) < b.hv.events.index(("attach", GATEWAY))
+
+
+def test_a_share_that_cannot_be_attached_fails_up_and_down_removes_it_all(tmp_path, monkeypatch):
+    b = fake_backends(tmp_path / "images")
+    topo = topology(tmp_path / "storage")
+
+    def refuse(name: str, xml: str) -> None:
+        raise VhoneynetError("unable to execute QEMU command 'device_add'")
+
+    monkeypatch.setattr(b.hv, "attach_device", refuse)
+    with pytest.raises(VhoneynetError, match="gateway: its capture share could not be attached: unable to execute"):
+        lifecycle.up_or_undo(topo, b, timeout=5)
+    assert b.hv.domains == {} and not RunDir.of(topo).path.exists()
 
 
 def test_prune_images_removes_earlier_builds_no_disk_uses(tmp_path):

@@ -192,6 +192,14 @@ class Hypervisor:
         except libvirt.libvirtError as e:
             raise VhoneynetError(f"emptying the optical drive of {name} failed: {e.get_error_message()}") from None
 
+    def attach_device(self, name: str, xml: str) -> None:
+        """Hot-plug a device into a running domain, for this run of it only (its persistent
+        definition stays without it, so it can still be saved). Raises VhoneynetError."""
+        try:
+            self.conn.lookupByName(name).attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError as e:
+            raise VhoneynetError(f"attaching a device to {name} failed: {e.get_error_message()}") from None
+
     def restore_domain(self, state: Path, xml: str | None = None) -> None:
         """Start the (defined, stopped) domain a state file was saved from, running from that
         moment on; the file stays, to be restored again. With `xml`, the domain is defined from

@@ -20,6 +20,8 @@ CONFIG_LABEL = "VHNGW"
 CONFIG_DISK = "gateway-config.img"  # in the honeynet's pool directory
 CAPTURE_TAG = "capture"
 READY_MARK = "vhn-gateway: ready"
+# said when everything but capture runs: the gateway waits there for its capture share (start.sh)
+PARKED_MARK = "vhn-gateway: waiting for the capture share"
 FAILED_MARK = "vhn-gateway: failed"
 STOP_COMMAND = ["/bin/sh", "/run/vhn/config/stop.sh"]
 CONFIG_DISK_KIB = 2048  # the smallest config disk; larger when the topology brings rule files
@@ -87,6 +89,7 @@ def start_script(topo: Topology, plan: Plan) -> str:
     return render(
         "gateway/start.sh.j2",
         hid=topo.id,
+        parked_mark=PARKED_MARK.removeprefix("vhn-gateway: "),
         nics={nic.role if nic.role != "adm" else "mgmt": nic.mac for nic in plan.gateway.nics},
         admin_address=gateway_admin,
         capture={"pcap": topo.gateway.capture.pcap, "rotate_seconds": 3600,

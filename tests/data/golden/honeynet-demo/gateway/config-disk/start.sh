@@ -54,11 +54,59 @@ ip addr add 10.254.0.2/29 dev mgmt
 ip link set mgmt up
 
 
+step=rules
+# A rule Suricata cannot load fails the start (it would be skipped silently): see check-rules.sh.
+why=$(/bin/sh /run/vhn/config/check-rules.sh) || { say "failed: $why"; exit 1; }
+
+step=ips
+# Suricata: outbound inline on NFQUEUE 0 (fail-closed: until it runs, nothing leaves),
+# inbound passive on ext. Logs reach /capture/<day>/ids through links re-pointed each day.
+# It starts before the capture share is there: it is the slowest part of the start.
+mkdir -p /run/vhn/ids
+IDS_LOGS="eve-outbound.json fast-outbound.log suricata-outbound.log eve-inbound.json fast-inbound.log suricata-inbound.log"
+ids_links() {  # point Suricata's log names into folder $1
+	mkdir -p "$1"
+	for f in $IDS_LOGS; do ln -sfn "$1/$f" "/run/vhn/ids/$f"; done
+}
+# Until the capture share is there, Suricata logs into the gateway's memory (see below).
+ids_links /run/vhn/ids-boot
+# libpcap will not open a NIC that is down; ext is up but on no bridge, with no address and no
+# IPv6: it sends nothing.
+ip link set ext up
+start_suricata() {
+	rm -f "/run/vhn/suricata-$1.pid"
+	case $1 in
+		outbound) suricata -c /run/vhn/config/suricata-outbound.yaml -q 0 -k none -D --pidfile /run/vhn/suricata-outbound.pid ;;
+		inbound) suricata -c /run/vhn/config/suricata-inbound.yaml --pcap=ext -k none -D --pidfile /run/vhn/suricata-inbound.pid ;;
+	esac
+}
+start_suricata outbound
+start_suricata inbound
+for direction in outbound inbound; do
+	for _ in $(seq 600); do
+		grep -q "Engine started" "/run/vhn/ids/suricata-$direction.log" 2>/dev/null && break
+		sleep 0.2
+	done
+	grep -q "Engine started" "/run/vhn/ids/suricata-$direction.log" || { say "suricata $direction did not start"; exit 1; }
+done
+
+step=share
+# Everything above is the same at every start of this honeynet's gateway; from here on it writes
+# to the host. The capture share is given to the gateway once it is here (hot-plugged): the host
+# may first save the gateway as it is now, its warm state, so the next `up` restores it here
+# instead of booting it (a save cannot carry a virtiofs share). Until then nothing crosses.
+say "waiting for the capture share"
+mkdir -p /capture
+waited=0
+until mount -t virtiofs -o nosuid,nodev,noexec capture /capture 2>/dev/null; do
+	sleep 0.2
+	waited=$((waited + 1))
+	[ $((waited % 300)) -eq 0 ] && say "still waiting for the capture share"
+done
+
 step=capture
 # The host's capture share: pcap, IDS logs, firewall log, syslog and alerts land there (the
 # host mounts it nosuid,nodev,noexec too, and its virtiofsd makes no device nodes).
-mkdir -p /capture
-mount -t virtiofs -o nosuid,nodev,noexec capture /capture
 # Full packet capture of the bridge, straight into the host's capture share: a file per hour or
 # 100 MB, and within one hour a ring of 53 files (the oldest overwritten): at most half the quota.
 (
@@ -86,51 +134,22 @@ step=logs
 # Log sink for the honeypots' syslog, firewall log, retention (see capture.sh).
 /bin/sh /run/vhn/config/capture.sh
 say "log capture running"
-
-step=ports
-# Only now join the two sides: data control and capture are in place.
-ip link set ext master br0
-ip link set int master br0
-ip link set ext up
-ip link set int up
-
-step=rules
-# A rule Suricata cannot load fails the start (it would be skipped silently): see check-rules.sh.
-why=$(/bin/sh /run/vhn/config/check-rules.sh) || { say "failed: $why"; exit 1; }
-
-step=ips
-# Suricata: outbound inline on NFQUEUE 0 (fail-closed: until it runs, nothing leaves),
-# inbound passive on ext. Logs reach /capture/<day>/ids through links re-pointed each day.
-mkdir -p /run/vhn/ids
-ids_links() {
-	mkdir -p "/capture/$1/ids"
-	for f in eve-outbound.json fast-outbound.log suricata-outbound.log eve-inbound.json fast-inbound.log suricata-inbound.log; do
-		ln -sfn "/capture/$1/ids/$f" "/run/vhn/ids/$f"
-	done
-}
-ids_links "$(date -u +%F)"
-start_suricata() {
-	rm -f "/run/vhn/suricata-$1.pid"
-	case $1 in
-		outbound) suricata -c /run/vhn/config/suricata-outbound.yaml -q 0 -k none -D --pidfile /run/vhn/suricata-outbound.pid ;;
-		inbound) suricata -c /run/vhn/config/suricata-inbound.yaml --pcap=ext -k none -D --pidfile /run/vhn/suricata-inbound.pid ;;
-	esac
-}
-start_suricata outbound
-start_suricata inbound
-for direction in outbound inbound; do
-	for _ in $(seq 600); do
-		grep -q "Engine started" "/run/vhn/ids/suricata-$direction.log" 2>/dev/null && break
-		sleep 0.2
-	done
-	grep -q "Engine started" "/run/vhn/ids/suricata-$direction.log" || { say "suricata $direction did not start"; exit 1; }
+step=ids-logs
+# Suricata's logs move to the share: its names re-pointed, SIGHUP makes it reopen them, and what
+# it wrote before (its start, no traffic: the ports are not joined yet) is appended there.
+ids_links "/capture/$(date -u +%F)/ids"
+for direction in outbound inbound; do kill -HUP "$(cat /run/vhn/suricata-$direction.pid)"; done
+sleep 1
+for f in $IDS_LOGS; do
+	[ -s "/run/vhn/ids-boot/$f" ] && cat "/run/vhn/ids-boot/$f" >> "/capture/$(date -u +%F)/ids/$f"
 done
+rm -rf /run/vhn/ids-boot
 (
 	day=$(date -u +%F)
 	while sleep 30; do
 		[ "$(date -u +%F)" = "$day" ] && continue
 		day=$(date -u +%F)
-		ids_links "$day"
+		ids_links "/capture/$day/ids"
 		for direction in outbound inbound; do kill -HUP "$(cat /run/vhn/suricata-$direction.pid)" 2>/dev/null || true; done
 	done
 ) &
@@ -147,6 +166,13 @@ done
 	done
 ) &
 say "ips running"
+
+step=ports
+# Only now join the two sides: data control and capture are in place.
+ip link set ext master br0
+ip link set int master br0
+ip link set ext up
+ip link set int up
 
 step=alerts
 # Alerts from the firewall log: the first outbound connection of a honeypot (compromise
