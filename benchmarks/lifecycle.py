@@ -11,7 +11,9 @@ boot, boot, warm-state save), memory (RSS) of each idle honeypot's qemu process 
 and after a restore, `reset` of every honeypot from its warm state (a restore) against `reset
 --cold` (a boot) in the same run, with their ratio, `reset --to` a checkpoint, `down`, and the
 same topology brought up again (warm: its honeypots restored from the states the first `up`
-kept) against its first, cold `up`, with their ratio. Results go to
+kept, the gateway's included) against its first, cold `up`, with their ratio, and the idle CPU of
+each honeypot, from which, with its RSS, the number of idle honeypots this host holds is
+projected (memory available before the run, 80 % of the cores). Results go to
 stdout as JSON and to benchmarks/results/<host>-<date>.json; benchmarks/README.md holds the
 table of a run with the machine it came from.
 """
@@ -59,10 +61,13 @@ def topology(hid: str, n: int, recipe: str, memory: int, admin_octet: int, captu
     })
 
 
+def qemu_pid(domain: str) -> str:
+    return Path(f"/run/libvirt/qemu/{domain}.pid").read_text().strip()
+
+
 def rss_mib(domain: str) -> float | None:
     try:
-        pid = Path(f"/run/libvirt/qemu/{domain}.pid").read_text().strip()
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{qemu_pid(domain)}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
@@ -73,6 +78,42 @@ def rss_mib(domain: str) -> float | None:
 def mean_rss(domains: list[str]) -> float:
     rss = [r for r in (rss_mib(d) for d in domains) if r]
     return round(sum(rss) / max(1, len(rss)), 1)
+
+
+def cpu_seconds(domain: str) -> float:
+    """CPU time qemu of `domain` has used (user + system; 0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{qemu_pid(domain)}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu_percent(domains: list[str], seconds: float) -> float:
+    """Mean share of one core each idle guest's qemu takes over `seconds`."""
+    before = {d: cpu_seconds(d) for d in domains}
+    time.sleep(seconds)
+    used = [cpu_seconds(d) - before[d] for d in domains]
+    return round(100 * sum(used) / len(used) / seconds, 2)
+
+
+def available_mib() -> float:
+    line = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemAvailable"))
+    return int(line.split()[1]) / 1024
+
+
+def density(row: dict, free_mib: float) -> dict:
+    """How many idle honeypots like these this host holds beside the gateway, projected from what
+    was measured (RSS after a restore, with KSM where measured, and idle CPU per honeypot): the
+    memory that was available before the run, and the cores at 80 % busy."""
+    rss = row.get("rss_mib_per_honeypot_with_ksm") or row.get("rss_mib_per_honeypot_after_restore")
+    cpu = row.get("idle_cpu_percent_per_honeypot")
+    if not rss or not cpu:
+        return {}
+    by_memory = int((free_mib - row.get("rss_mib_gateway", 0)) // rss)
+    by_cpu = int(0.8 * 100 * (os.cpu_count() or 1) // cpu)
+    return {"idle_honeypots_by_memory": by_memory, "idle_honeypots_by_cpu": by_cpu,
+            "idle_honeypots_projected": min(by_memory, by_cpu)}
 
 
 def other_domains() -> int:
@@ -98,6 +139,7 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, ch
     topo = work / "topology.yml"
     topo.write_text(topology(hid, n, recipe, memory, 100 + n, work / "captures"))
     row: dict = {"honeypots": n, "id": hid, "load_before": os.getloadavg(), "other_domains_running": other_domains()}
+    free_mib = available_mib()
     try:
         wait = [] if probe else ["--no-probe"]
         up = vhn("up", str(topo), "--timeout", str(timeout), *wait, timeout=timeout + 120)
@@ -106,9 +148,13 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, ch
         domains = [g["domain"] for g in up["guests"] if g["role"] == "honeypot"]
         time.sleep(15)  # idle
         row["rss_mib_per_honeypot"] = mean_rss(domains)  # booted, then saved and restored by `up`
+        gateway = next(g["domain"] for g in up["guests"] if g["role"] == "gateway")
+        row["rss_mib_gateway"] = rss_mib(gateway)
         warm = vhn("reset", hid, "--timeout", str(timeout), *wait, timeout=timeout + 120)
         time.sleep(15)
         row["rss_mib_per_honeypot_after_restore"] = mean_rss(domains)
+        row["idle_cpu_percent_per_honeypot"] = idle_cpu_percent(domains, 30)
+        row["idle_cpu_percent_gateway"] = idle_cpu_percent([gateway], 10)
         cold = vhn("reset", hid, "--cold", "--timeout", str(timeout), *wait, timeout=timeout + 120)
         time.sleep(15)
         row["rss_mib_per_honeypot_after_boot"] = mean_rss(domains)
@@ -135,6 +181,7 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, ch
         row["rss_mib_per_honeypot_after_warm_up"] = mean_rss(domains)
         if merge_seconds:
             row |= merged(domains, merge_seconds)
+        row |= density(row, free_mib)
     except (RuntimeError, subprocess.TimeoutExpired, KeyError) as e:  # keep what was measured before
         row["error"] = str(e)[-1000:]
     finally:
