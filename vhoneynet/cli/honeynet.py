@@ -99,11 +99,12 @@ def up(
     keep: Annotated[bool, typer.Option("--keep-on-failure", help="leave a failed honeynet for inspection")] = False,
     probe: ProbeOpt = True,
     warm_state: Annotated[bool, typer.Option("--warm-state/--no-warm-state",
-                                             help="save each honeypot once ready, so resets restore instead of boot")] = True,
-    cold: Annotated[bool, typer.Option("--cold", help="boot every honeypot, even one with a kept warm state")] = False,
+                                             help="save each guest's warm state (a honeypot once ready, the gateway before "
+                                                  "its capture starts), so resets and the next up restore instead of boot")] = True,
+    cold: Annotated[bool, typer.Option("--cold", help="boot every guest, even one with a kept warm state")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create and boot a honeynet; returns when every guest is ready. A honeypot whose warm state
+    """Create and boot a honeynet; returns when every guest is ready. A guest whose warm state
     was kept by an earlier `up` of this same topology, image and host is restored from it
     instead of booting (`vhoneynet prune` removes kept states)."""
     from vhoneynet import lifecycle
