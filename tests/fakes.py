@@ -37,11 +37,14 @@ from vhoneynet.topology.model import Topology
 HID = "vfake"  # the honeynet id of the tests over these fakes
 
 
-def topology(storage: Path, hid: str = HID, honeypots: tuple[str, ...] = ("dns", "web")) -> Topology:
-    """A gateway, `honeypots` and one outside host, whose state lives under `storage`."""
+def topology(storage: Path, hid: str = HID, honeypots: tuple[str, ...] = ("dns", "web"),
+             gateway: dict | None = None) -> Topology:
+    """A gateway (`gateway`: its section), `honeypots` and one outside host, whose state lives
+    under `storage`."""
     return Topology.model_validate({
         "id": hid,
         "host": {"storage": str(storage), "accel": "tcg"},
+        "gateway": gateway or {},
         "honeypots": [{"name": n, "image": f"linux-{n}", "address": f"203.0.113.{10 + i}"}
                       for i, n in enumerate(honeypots)],
         "outside": [{"name": "attacker", "address": "203.0.113.66"}],

@@ -119,9 +119,9 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     progress(f"acceleration: {accel}")
     store = WarmStore(topo.host.storage)
     host = host_identity(accel)
-    origins = {g.name: Origin.of(topo, images[g.name], host) for g in p.guests}
-    starts_warm = _lend_warm_states(run, p.guests, store, origins, progress) if warm_start else set()
     made = render_all(topo, p, images, accel)  # every file below, before anything is created
+    origins = {g.name: Origin.of(topo, made.guest(g.name).medium.files, images[g.name], host) for g in p.guests}
+    starts_warm = _lend_warm_states(run, p.guests, store, origins, progress) if warm_start else set()
 
     capture = CaptureFolder.of(topo).create(topo.gateway.capture.group)
     b.capture.prepare_share(topo)  # the gateway's one writable host folder, mounted nosuid/nodev/noexec

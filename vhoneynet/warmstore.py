@@ -7,8 +7,9 @@ what the state was made from. `down` removes the run folder and leaves the store
 state outlives its honeynet until `vhoneynet prune`.
 
 A kept state is lent to a new `up` only when everything it was made from is the same: the whole
-topology (a honeypot's memory holds its address, its neighbours, its log sink's MAC), the
-image under its disk layer, and the host (qemu's version, the acceleration and, under KVM, the
+topology (a honeypot's memory holds its address, its neighbours, its log sink's MAC) and what
+was rendered from it for the guest (its configuration medium: the gateway's ruleset and IDS
+rules, a file the topology names included), the image under its disk layer, and the host (qemu's version, the acceleration and, under KVM, the
 CPU model: a state saved on another CPU may not run). Anything else and the honeypot boots,
 with the reason said.
 """
@@ -32,20 +33,22 @@ from vhoneynet.warm import WarmState
 
 STORE = "warm"
 META = "kept.json"
-WHAT = {"topology": "the topology changed", "image": "its image changed", "host": "the host changed"}
+WHAT = {"topology": "the topology or a file it names changed", "image": "its image changed",
+        "host": "the host changed"}
 
 
 @dataclass(frozen=True)
 class Origin:
-    """What a warm state was made from: a digest of the topology, the image's identity, the host's."""
+    """What a warm state was made from: a digest of the topology and of the guest's configuration
+    medium's files, the image's identity, the host's."""
 
     topology: str
     image: str
     host: str
 
     @classmethod
-    def of(cls, topo: Topology, image: BuiltImage, host: str) -> Origin:
-        return cls(topology_digest(topo), image_identity(image), host)
+    def of(cls, topo: Topology, medium: dict[str, str], image: BuiltImage, host: str) -> Origin:
+        return cls(topology_digest(topo, medium), image_identity(image), host)
 
     def mismatch(self, kept: Origin) -> str | None:
         """Why a state made from `kept` cannot stand in for one made from this; None when it can."""
@@ -53,8 +56,10 @@ class Origin:
         return ", ".join(changed) or None
 
 
-def topology_digest(topo: Topology) -> str:
-    return hashlib.sha256(topo.model_dump_json().encode()).hexdigest()[:16]
+def topology_digest(topo: Topology, medium: dict[str, str]) -> str:
+    """The topology and what was rendered from it for one guest (its medium's files by name)."""
+    rendered = json.dumps(medium, sort_keys=True)
+    return hashlib.sha256(topo.model_dump_json().encode() + b"\0" + rendered.encode()).hexdigest()[:16]
 
 
 def image_identity(image: BuiltImage) -> str:

@@ -72,7 +72,7 @@ def test_the_same_topology_comes_up_restored_not_booted(upped_once):
 
 
 @pytest.mark.parametrize("change, reason", [
-    ("topology", "the topology changed"),
+    ("topology", "the topology or a file it names changed"),
     ("image", "its image changed"),
     ("host", "the host changed"),
 ])
@@ -95,6 +95,20 @@ def test_anything_changed_boots_and_says_why(upped_once, monkeypatch, change, re
     # the state saved by this boot replaced the stale one: the next `up` restores
     lifecycle.down(HID, b, topo.host.storage)
     assert lifecycle.up(topo, b, timeout=5)["started"]["dns"] == "restored"
+
+
+def test_a_changed_rule_file_boots_the_gateway_and_the_honeypots_still_restore(tmp_path):
+    rules = tmp_path / "local.rules"
+    rules.write_text('alert tcp any any -> any 4444 (msg:"first"; sid:9000001; rev:1;)\n')
+    b = fake_backends(tmp_path / "images")
+    topo = topology(tmp_path / "storage", gateway={"data_control": {"ips": {"rule_files": [str(rules)]}}})
+    lifecycle.up(topo, b)
+    lifecycle.down(HID, b, topo.host.storage)
+    rules.write_text('alert tcp any any -> any 4444 (msg:"second"; sid:9000001; rev:2;)\n')  # same topology
+    said = Said()
+    result = lifecycle.up(topo, b, progress=said, timeout=5)
+    assert result["started"] == {"gateway": "booted", "dns": "restored", "web": "restored"}
+    assert "guest gateway: boots (its kept warm state is stale: the topology or a file it names changed)" in said
 
 
 def test_a_state_libvirt_refuses_boots_from_the_image_instead(upped_once):
