@@ -4,6 +4,7 @@
 Run as root on a host prepared by ./setup.sh (not part of the test suite):
 
     .venv/bin/python benchmarks/lifecycle.py [--sizes 1,2,4,8] [--recipe linux-ssh] [--memory 256] [--no-checkpoint] [--ksm SECONDS]
+    .venv/bin/python benchmarks/lifecycle.py --density 40 [--memory 256] [--ksm SECONDS]
 
 For each size it brings up a gateway plus N honeypots of one recipe through the real CLI and
 records: `up` wall time and its split (images, orchestration = everything but images and guest
@@ -196,6 +197,44 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, ch
     return row
 
 
+def hold(n: int, recipe: str, memory: int, timeout: float, merge_seconds: int = 0) -> dict:
+    """`n` idle honeypots beside the gateway in one honeynet: do they all come up and stay up on
+    this host, and what do they take? Ready is each console's (probing n × services would be the
+    benchmark); then three honeypots are asked to run a command, and after a minute idle the
+    memory available, RSS and idle CPU per honeypot and the load are taken (with KSM after)."""
+    hid = "vd" + secrets.token_hex(3)[:5]
+    work = Path(tempfile.mkdtemp(prefix=f"vhn-bench-{hid}-"))
+    topo = work / "topology.yml"
+    topo.write_text(topology(hid, n, recipe, memory, 99, work / "captures"))
+    row: dict = {"density": n, "id": hid, "available_mib_before": round(available_mib())}
+    try:
+        up = vhn("up", str(topo), "--no-probe", "--timeout", str(timeout), timeout=timeout + 300)
+        row["up_s"] = up["_wall"]
+        domains = [g["domain"] for g in up["guests"] if g["role"] == "honeypot"]
+        for name in sorted({f"pot{i}" for i in (0, n // 2, n - 1)}):
+            subprocess.run([*VHONEYNET, "exec", hid, name, "--", "true"], check=True, capture_output=True, timeout=120)
+        time.sleep(60)
+        status = vhn("status", hid, timeout=120)
+        row["running"] = sum(g["state"] == "running" for g in status["guests"] if g["role"] == "honeypot")
+        row["available_mib_idle"] = round(available_mib())
+        row["rss_mib_per_honeypot"] = mean_rss(domains)
+        row["idle_cpu_percent_per_honeypot"] = idle_cpu_percent(domains, 30)
+        row["load_idle"] = os.getloadavg()
+        if merge_seconds:
+            row |= merged(domains, merge_seconds)
+            row["available_mib_with_ksm"] = round(available_mib())
+    except (RuntimeError, subprocess.SubprocessError, KeyError) as e:
+        row["error"] = str(e)[-1000:]
+    finally:
+        try:
+            row["down_s"] = vhn("down", hid, timeout=900)["down_seconds"]
+        except RuntimeError as e:
+            row["down_error"] = str(e)[-500:]
+        subprocess.run([*VHONEYNET, "prune", hid], capture_output=True)
+        subprocess.run(["rm", "-rf", str(work)])
+    return row
+
+
 def merged(domains: list[str], seconds: int) -> dict:
     """Turn the kernel's same-page merging on for `seconds` (qemu marks guest memory mergeable),
     and say what it saved: MiB shared and RSS per honeypot after. Its setting is put back."""
@@ -233,7 +272,17 @@ def main() -> int:
     ap.add_argument("--no-checkpoint", action="store_true", help="skip checkpoint and reset --to (halves a size's time)")
     ap.add_argument("--ksm", type=int, default=0, metavar="SECONDS",
                     help="at the end of each size, turn KSM on for SECONDS and measure what it shares")
+    ap.add_argument("--density", type=int, default=0, metavar="N",
+                    help="instead: N idle honeypots and the gateway in one honeynet, and what they take")
     args = ap.parse_args()
+    if args.density:
+        row = hold(args.density, args.recipe, args.memory, args.timeout, args.ksm)
+        row["machine"] = machine()
+        out = ROOT / "benchmarks" / "results" / f"density-{args.density}-{time.strftime('%Y%m%dT%H%M')}.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(row, indent=2) + "\n")
+        print(json.dumps(row, indent=2))
+        return 0
     result = {"machine": machine(), "recipe": args.recipe, "memory_mib": args.memory, "probes": not args.no_probe,
               "targets": TARGETS, "runs": []}
     for n in (int(s) for s in args.sizes.split(",")):
