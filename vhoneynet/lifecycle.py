@@ -129,11 +129,12 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     for action in actions:
         _create(action, topo.id, made, b, progress)
     guests = [a.guest for a in actions if isinstance(a, StartGuest)]
+    handing = Handover(run, b, store, made.guest(p.gateway.name), origins[p.gateway.name], warm_state, progress)
     watches: dict[str, Watch] = {
         g.name: ConsoleWatch.from_now(capture.console(g.name), watch_role(g, images[g.name])) for g in guests}
-    gateway = made.guest(p.gateway.name)
-    handing = Handover(run, b, store, gateway, origins[p.gateway.name], warm_state, progress)
-    watches[p.gateway.name] = GatewayStart(watches[p.gateway.name], handing.cold)  # type: ignore[arg-type]
+    gateway_start = GatewayStart(ConsoleWatch.from_now(capture.console(p.gateway.name), "gateway"), handing.cold)
+    if p.gateway.name in watches:
+        watches[p.gateway.name] = gateway_start
     progress(f"starting {len(guests)} guests")
     starts: list[float] = []
 
@@ -142,7 +143,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         started_domain = time.monotonic()
         if guest.name in starts_warm and _start_warm(run, b, guest, xml, images[guest.name], progress):
             if guest.role == "gateway":
-                watches[guest.name].handed = True  # type: ignore[union-attr]
+                gateway_start.handed = True  # it waits for its share: given here, once its clock is right
                 handing.restored()
             else:
                 watches[guest.name] = Restored()
