@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
@@ -310,3 +311,16 @@ def test_junit_document_escapes_what_guests_wrote():
     xml = junit.document(HID, [junit.Case("stealth", "web", "fail", "dmi: <QEMU> & \"Standard PC\"")])
     failure = ET.fromstring(xml).find("testsuite/testcase/failure")
     assert failure.text == "dmi: <QEMU> & \"Standard PC\""
+
+
+def test_a_command_started_with_sigint_ignored_can_still_be_interrupted():
+    """A shell without job control starts background commands with SIGINT ignored; an `up` run so
+    must still stop (and clean up) on an interrupt."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(SystemExit) as done:
+            typer.main.get_command(app).main(["--version"], prog_name="vhoneynet")
+        assert done.value.code == 0
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)

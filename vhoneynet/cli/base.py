@@ -43,9 +43,15 @@ class _Group(TyperGroup):
     on stdout too, with click's exit code (2)."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        if standalone_mode:  # `kill -USR1 <pid>`: every thread's stack on stderr (a hung `up`, say)
+        if standalone_mode:
+            # `kill -USR1 <pid>`: every thread's stack on stderr (a hung `up`, say)
             with contextlib.suppress(ValueError, OSError):  # a stderr with no file behind it (tests)
                 faulthandler.register(signal.SIGUSR1, all_threads=True)
+            # An interrupt is how a user or a CI job stops an `up` (which then removes what it
+            # made). A shell without job control starts background commands with SIGINT ignored,
+            # and Python keeps it ignored: such an `up` would go on as if nothing was said.
+            if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
         args = sys.argv[1:] if args is None else list(args)
         if "--json" not in args or not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
