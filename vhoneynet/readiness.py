@@ -15,6 +15,9 @@ from pathlib import Path
 from vhoneynet.gateway.config.disk import FAILED_MARK, PARKED_MARK, READY_MARK
 
 _CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at")
+# systemd's line when the honeywall's start unit fails, e.g. killed at its start timeout (the
+# script's own `failed` mark is never printed then); the unit's name may be cut short
+_UNIT_FAILED = re.compile(r"Failed to start (?:\x1b\[[0-9;]*m)?vhn-gateway")
 _PANIC = re.compile(r"(?<!end )Kernel panic - not syncing: [^\r\n\]]*")
 MAX_PANICS = 3
 MAX_READ = 1 << 20  # what one poll takes of a console: a guest may print without end
@@ -56,6 +59,9 @@ class ConsoleWatch:
             if FAILED_MARK in self.tail:
                 line = self.tail[self.tail.index(FAILED_MARK):].splitlines()[0]
                 return f"failed: {line}"
+            if _UNIT_FAILED.search(self.tail):
+                return (f"failed: its start unit failed (systemd's start timeout on a busy host?); "
+                        f"last line from the gateway: {self._last_mark()} (console log {self.path})")
             return "ready" if READY_MARK in self.tail else None
         if self.role == "service":  # a console with no mark of ours: its service probes decide
             return "ready"
@@ -64,6 +70,10 @@ class ConsoleWatch:
     def last_line(self) -> str:
         lines = [ln.strip() for ln in self.tail.splitlines() if ln.strip()]
         return lines[-1][-160:] if lines else "(no console output)"
+
+    def _last_mark(self) -> str:
+        marks = [ln.strip() for ln in self.tail.splitlines() if ln.strip().startswith("vhn-gateway: ")]
+        return marks[-1][:160] if marks else "(none)"
 
 
 @dataclass

@@ -370,6 +370,14 @@ def test_the_gateway_is_handed_its_share_once_when_it_waits_for_it_even_a_mark_s
     assert watch.poll() == "ready" and handed == ["share"]  # once
 
 
+def test_a_gateway_whose_start_unit_fails_fails_at_once(b, tmp_path):
+    unit_failed = ("\x1b[0;1;31mFAILED\x1b[0m] Failed to start \x1b[0;1;39mvhn-gateway.servic…\x1b[0mW config disk "
+                   "and run its start.sh.")
+    watches = booting(b, tmp_path, {"gateway": [f"{PARKED_MARK}", unit_failed]}, role="gateway")
+    with pytest.raises(GuestNotReady, match="its start unit failed .*last line from the gateway: vhn-gateway: waiting"):
+        lifecycle.wait_ready(HID, watches, b, lambda _: None, timeout=60)
+
+
 def test_kernel_panics_are_reported_then_given_up_on(b, tmp_path):
     panic = "Kernel panic - not syncing: VFS: Unable to mount root fs"
     said: list[str] = []
