@@ -299,9 +299,9 @@ def take_out_seeds(guests: Iterable[Guest], b: Backends, progress: Progress) -> 
             progress(f"guest {g.name}: its seed CD stays in the drive: {e}")
 
 
-def save_warm_states(run: RunDir, honeypots: tuple[Guest, ...] | list[Guest], b: Backends, progress: Progress) -> None:
+def save_warm_states(run: RunDir, guests: tuple[Guest, ...] | list[Guest], b: Backends, progress: Progress) -> None:
     """Save every guest's warm state, in parallel (each guest stops for the time of its save
-    and restore; its clock is set right after). A honeypot whose state cannot be saved is only
+    and restore; its clock is set right after). A guest whose state cannot be saved is only
     reported: it runs on (booted again if the save stopped it), and its resets (or next `up`) boot."""
     def save(g: Guest) -> None:
         try:
@@ -314,9 +314,9 @@ def save_warm_states(run: RunDir, honeypots: tuple[Guest, ...] | list[Guest], b:
             return
         progress(f"guest {g.name}: warm state saved ({took['bytes'] >> 20} MiB) in {took['save'] + took['restore']:.1f} s")
 
-    with ThreadPoolExecutor(max_workers=max(1, len(honeypots))) as pool:
-        list(pool.map(save, honeypots))
-    settle_clocks([g for g in honeypots if warm.WarmState.of(run, g.name).exists()], b, progress)
+    with ThreadPoolExecutor(max_workers=max(1, len(guests))) as pool:
+        list(pool.map(save, guests))
+    settle_clocks([g for g in guests if warm.WarmState.of(run, g.name).exists()], b, progress)
 
 
 def up_or_undo(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float = 600, probe: bool = True,

@@ -47,10 +47,10 @@ class ConsoleWatch:
         except FileNotFoundError:
             return None
         self.offset += len(data)
-        seen = self.tail[-len(PARKED_MARK):] + data.decode(errors="replace")
-        self.parked = self.parked or (self.role == "gateway" and PARKED_MARK in seen)
-        self.tail = (self.tail + data.decode(errors="replace"))[-4096:]
-        for panic in _PANIC.finditer(data.decode(errors="replace")):
+        text = data.decode(errors="replace")
+        self.parked = self.parked or (self.role == "gateway" and PARKED_MARK in self.tail[-len(PARKED_MARK):] + text)
+        self.tail = (self.tail + text)[-4096:]
+        for panic in _PANIC.finditer(text):
             # the guest restarts itself (panic=10 on its kernel command line); give up after a few
             self.panics.append(panic.group(0).strip())
             if len(self.panics) >= MAX_PANICS:
