@@ -154,8 +154,8 @@ def test_every_exploit_class_is_dropped_or_crippled_and_benign_traffic_passes(ho
     ports = sorted({p["port"] for p in batch})
     listener = subprocess.Popen(["ip", "netns", "exec", honeynet.netns("attacker"), "python3", "-c", LISTENER,
                                  ",".join(map(str, ports))], stdout=subprocess.PIPE, text=True)
-    vhn("control", honeynet.hid, "set", "tcp=1000")  # one connection per payload: room for all of them
     try:
+        vhn("control", honeynet.hid, "set", "tcp=1000")  # one connection per payload: room for all of them
         assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
         r = honeynet.exec(HONEYPOT["name"], "python3", "-c", SENDER, ATTACKER, json.dumps(batch), timeout=300)
         assert r.returncode == 0, r.stderr
