@@ -21,6 +21,7 @@ import json
 import shutil
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from vhoneynet.errors import (
     GuestNotFound,
     VhoneynetError,
 )
+from vhoneynet.hostcheck import accel_for
 from vhoneynet.lifecycle import (
     Progress,
     _quiet,
@@ -46,6 +48,7 @@ from vhoneynet.lifecycle import (
     wait_ready,
     watch_role,
 )
+from vhoneynet.pacing import BootQueue, boot_slots
 from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.plan import Guest, plan
 from vhoneynet.readiness import ConsoleWatch, Restored
@@ -119,18 +122,20 @@ def reset(hid: str, b: Backends, guests: list[str] | None = None, to: str | None
             reverted = time.monotonic()
             role = watch_role(g, images[g.name]) if g.name in images else g.role
             watches[g.name] = ConsoleWatch.from_now(capture.console(g.name), role)
-            b.hv.boot_domain(g.domain)
+            boots[g.name] = lambda: b.hv.boot_domain(g.domain)  # when a boot slot is free
             progress(f"guest {g.name}: disk reverted to {to or 'pristine'} in {reverted - started:.3f} s")
         timings[g.name] |= {"disk_revert": round(reverted - started, 3), "start": round(time.monotonic() - reverted, 3)}
 
     started = time.monotonic()
+    boots: dict[str, Callable[[], None]] = {}
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
         list(pool.map(stop, targets))
         list(pool.map(start, targets))
+    queue = BootQueue(boot_slots(accel_for(topo.host.accel)), {g.name: boots[g.name] for g in targets if g.name in boots})
     probes = guest_probes(p, images) if probe else {}
     waiting = time.monotonic() - started
     with probing(topo, p, b) as source:
-        ready = wait_ready(hid, watches, b, progress, timeout, {n: probes.get(n, []) for n in watches}, source)
+        ready = wait_ready(hid, watches, b, progress, timeout, {n: probes.get(n, []) for n in watches}, source, queue)
     take_out_seeds([g for g in targets if g.name not in restored], b, progress)
     for name, seconds in ready.items():
         timings[name]["until_ready"] = round(waiting + seconds, 2)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from vhoneynet import hardware, naming, warm
 from vhoneynet.artifacts import INITRD, SEED_CD, Artifacts, GuestArtifacts, render_all
@@ -39,6 +40,7 @@ from vhoneynet.gateway.config import disk as gateway_config
 from vhoneynet.hostcheck import accel_for, host_identity
 from vhoneynet.images import BuiltImage, Service, brought_disk
 from vhoneynet.neighbours import check_neighbours, host_lock, summary
+from vhoneynet.pacing import BootQueue, boot_slots
 from vhoneynet.permissions import group_id
 from vhoneynet.plan import (
     Action,
@@ -63,6 +65,7 @@ from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
 from vhoneynet.warmstore import Origin, WarmStore
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 Watch = ConsoleWatch | GatewayStart | Restored  # how wait_ready sees a guest's way to "ready"
 FLUSH_SECONDS = 10  # the gateway's capture flush on `down`, every agent call included
 
@@ -120,7 +123,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
     store = WarmStore(topo.host.storage)
     host = host_identity(accel)
     made = render_all(topo, p, images, accel)  # every file below, before anything is created
-    origins = {g.name: Origin.of(topo, made.guest(g.name).medium.files, images[g.name], host) for g in p.guests}
+    origins = {g.name: Origin.of(topo, made.guest(g.name), host) for g in p.guests}
     starts_warm = _lend_warm_states(run, p.guests, store, origins, progress) if warm_start else set()
 
     capture = CaptureFolder.of(topo).create(topo.gateway.capture.group)
@@ -137,11 +140,17 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         watches[p.gateway.name] = gateway_start
     progress(f"starting {len(guests)} guests")
     starts: list[float] = []
+    boots: dict[str, Callable[[], None]] = {}
+
+    def timed(start: Callable[[], T]) -> T:  # libvirt starting a qemu process
+        started_domain = time.monotonic()
+        result = start()
+        starts.append(time.monotonic() - started_domain)
+        return result
 
     def create(guest: Guest) -> None:  # each guest's disks, then its domain: no guest waits for another
         xml = _prepare_guest(made.guest(guest.name))
-        started_domain = time.monotonic()
-        if guest.name in starts_warm and _start_warm(run, b, guest, xml, images[guest.name], progress):
+        if guest.name in starts_warm and timed(lambda: _start_warm(run, b, guest, xml, images[guest.name], progress)):
             if guest.role == "gateway":
                 gateway_start.handed = True  # it waits for its share: given here, once its clock is right
                 handing.restored()
@@ -149,15 +158,20 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
                 watches[guest.name] = Restored()
         else:
             starts_warm.discard(guest.name)
-            b.hv.start_domain(xml)
-        starts.append(time.monotonic() - started_domain)
+            boots[guest.name] = lambda: timed(lambda: b.hv.start_domain(xml))  # when a boot slot is free
 
     with ThreadPoolExecutor(max_workers=len(guests)) as pool:  # an interrupt waits for the running ones
         list(pool.map(create, guests))
+    queue = BootQueue(boot_slots(accel), {g.name: boots[g.name] for g in guests if g.name in boots})
+    if len(queue.waiting) > queue.slots:
+        progress(f"{len(queue.waiting)} guests boot, {queue.slots} at a time ({accel} on this host's cores)")
     booting = time.monotonic()
     if any(isinstance(a, WaitReady) for a in actions):
         with probing(topo, p, b) as source:
-            wait_ready(topo.id, watches, b, progress, timeout, guest_probes(p, images) if probe else None, source)
+            wait_ready(topo.id, watches, b, progress, timeout, guest_probes(p, images) if probe else None, source,
+                       queue)
+    else:
+        queue.start_all()
     ready = time.monotonic()
     booted = [g for g in p.honeypots if g.name not in starts_warm]
     settle_clocks([g for g in p.honeypots if g.name in starts_warm], b, progress)
@@ -375,68 +389,98 @@ def _prepare_guest(made: GuestArtifacts) -> str:
 
 
 def wait_ready(hid: str, watches: dict[str, Watch], b: Backends, progress: Progress, timeout: float,
-               probes: dict[str, list[Probe]] | None = None, source: ProbeSource | None = None) -> dict[str, float]:
+               probes: dict[str, list[Probe]] | None = None, source: ProbeSource | None = None,
+               queue: BootQueue | None = None) -> dict[str, float]:
     """Wait until every watched guest is ready: its console says so, then each of its `probes`
-    answers from `source`. Returns the seconds each guest took; raises GuestNotReady."""
-    started = time.monotonic()
-    pending = dict(watches)
-    waiting = {name: list(ps) for name, ps in (probes or {}).items()} if source is not None else {}
-    booted: set[str] = set()
-    ready: dict[str, float] = {}
-    update = _guest_updates(progress)
-
-    def report(name: str, state: str) -> None:
-        update(GuestProgress(name, state, round(time.monotonic() - started, 1), watches[name].last_line()))
-
+    answers from `source`. The guests in `queue` are started here, as slots free up (pacing.py);
+    each guest's `timeout` counts from its own start. Returns the seconds each guest took, from
+    the start of the wait; raises GuestNotReady."""
+    wait = _ReadyWait(hid, b, progress, timeout, source, probes or {})
+    queue = queue or BootQueue(slots=0)
     for name in watches:
-        report(name, "starting")
-    while pending:
-        for name, watch in list(pending.items()):
-            try:
-                if _poll_guest(hid, name, watch, b, progress, timeout, started, waiting, booted, ready, source):
-                    report(name, "ready")
-                    del pending[name]
-                else:
-                    report(name, f"probing {', '.join(map(str, waiting[name]))}" if name in booted else "booting")
-            except GuestNotReady:
-                report(name, "failed")
-                raise
-        if pending:
+        if name not in queue:
+            wait.started(name, watches[name])
+        else:
+            wait.report(name, watches[name], "queued")
+    while wait.pending or queue:
+        for name in queue.start(wait.booting()):
+            wait.started(name, watches[name])
+        for name, watch in list(wait.pending.items()):
+            wait.poll(name, watch)
+        if wait.pending or queue:
             time.sleep(0.25)
-    return ready
+    return wait.ready
 
 
-def _poll_guest(hid: str, name: str, watch: Watch, b: Backends, progress: Progress, timeout: float,
-                started: float, waiting: dict[str, list[Probe]], booted: set[str], ready: dict[str, float],
-                source: ProbeSource | None) -> bool:
-    """One look at guest `name` for wait_ready: True once it is ready (its seconds put in `ready`).
-    Raises GuestNotReady."""
-    waited = time.monotonic() - started
-    panics = len(watch.panics)
-    verdict = "ready" if name in booted else watch.poll()
-    if len(watch.panics) > panics and verdict is None:
-        progress(f"guest {name}: kernel panic ({watch.panics[-1]}); it restarts itself")
-    if verdict == "ready":
-        if name not in booted and waiting.get(name):
-            progress(f"guest {name}: booted after {waited:.0f} s; probing {', '.join(map(str, waiting[name]))}")
-        booted.add(name)
-        for probe in list(waiting.get(name, [])):
-            if source.answers(probe):  # type: ignore[union-attr]
-                progress(f"guest {name}: {probe.service} answers after {time.monotonic() - started:.0f} s")
-                waiting[name].remove(probe)
-        if not waiting.get(name):
-            ready[name] = round(time.monotonic() - started, 2)
-            progress(f"guest {name}: ready after {ready[name]:.0f} s")
-            return True
-    elif verdict is not None:
-        raise GuestNotReady(name, waited, verdict)
-    if b.hv.domain_state(naming.domain(hid, name)) != "running":
-        raise GuestNotReady(name, waited, f"domain stopped; console: {watch.last_line()}")
-    if waited > timeout:
-        left = ", ".join(map(str, waiting.get(name, []))) if name in booted else ""
-        detail = f"no answer from {left}" if left else f"console: {watch.last_line()}"
-        raise GuestNotReady(name, waited, f"timed out; {detail}")
-    return False
+class _ReadyWait:
+    """wait_ready's view of the guests it started: which booted, which probes still wait, which
+    are ready and when."""
+
+    def __init__(self, hid: str, b: Backends, progress: Progress, timeout: float, source: ProbeSource | None,
+                 probes: dict[str, list[Probe]]):
+        self.hid, self.b, self.progress, self.timeout, self.source = hid, b, progress, timeout, source
+        self.probes = {name: list(ps) for name, ps in probes.items()} if source is not None else {}
+        self.begun = time.monotonic()
+        self.since: dict[str, float] = {}  # when each guest started
+        self.pending: dict[str, Watch] = {}
+        self.booted: set[str] = set()
+        self.ready: dict[str, float] = {}
+        self.update = _guest_updates(progress)
+
+    def report(self, name: str, watch: Watch, state: str) -> None:
+        self.update(GuestProgress(name, state, round(time.monotonic() - self.begun, 1), watch.last_line()))
+
+    def started(self, name: str, watch: Watch) -> None:
+        self.since[name] = time.monotonic()
+        self.pending[name] = watch
+        self.report(name, watch, "starting")
+
+    def booting(self) -> int:
+        """How many started guests have not booted yet (a restored one is booted at once)."""
+        return sum(1 for name, watch in self.pending.items() if name not in self.booted and not isinstance(watch, Restored))
+
+    def poll(self, name: str, watch: Watch) -> None:
+        """One look at guest `name`; it leaves `pending` once ready. Raises GuestNotReady."""
+        try:
+            if self._is_ready(name, watch):
+                self.report(name, watch, "ready")
+                del self.pending[name]
+            else:
+                waiting = self.probes.get(name, [])
+                self.report(name, watch, f"probing {', '.join(map(str, waiting))}" if name in self.booted else "booting")
+        except GuestNotReady:
+            self.report(name, watch, "failed")
+            raise
+
+    def _is_ready(self, name: str, watch: Watch) -> bool:
+        now = time.monotonic()
+        waited, elapsed = now - self.since[name], now - self.begun
+        waiting = self.probes.get(name, [])
+        panics = len(watch.panics)
+        verdict = "ready" if name in self.booted else watch.poll()
+        if len(watch.panics) > panics and verdict is None:
+            self.progress(f"guest {name}: kernel panic ({watch.panics[-1]}); it restarts itself")
+        if verdict == "ready":
+            if name not in self.booted and waiting:
+                self.progress(f"guest {name}: booted after {elapsed:.0f} s; probing {', '.join(map(str, waiting))}")
+            self.booted.add(name)
+            for probe in list(waiting):
+                if self.source.answers(probe):  # type: ignore[union-attr]
+                    self.progress(f"guest {name}: {probe.service} answers after {time.monotonic() - self.begun:.0f} s")
+                    waiting.remove(probe)
+            if not waiting:
+                self.ready[name] = round(time.monotonic() - self.begun, 2)
+                self.progress(f"guest {name}: ready after {self.ready[name]:.0f} s")
+                return True
+        elif verdict is not None:
+            raise GuestNotReady(name, waited, verdict)
+        if self.b.hv.domain_state(naming.domain(self.hid, name)) != "running":
+            raise GuestNotReady(name, waited, f"domain stopped; console: {watch.last_line()}")
+        if waited > self.timeout:
+            left = ", ".join(map(str, waiting)) if name in self.booted else ""
+            detail = f"no answer from {left}" if left else f"console: {watch.last_line()}"
+            raise GuestNotReady(name, waited, f"timed out; {detail}")
+        return False
 
 
 def guest_probes(p: Plan, images: dict[str, BuiltImage]) -> dict[str, list[Probe]]:
