@@ -9,9 +9,11 @@ state outlives its honeynet until `vhoneynet prune`.
 A kept state is lent to a new `up` only when everything it was made from is the same: the whole
 topology (a honeypot's memory holds its address, its neighbours, its log sink's MAC) and what
 was rendered from it for the guest (its configuration medium: the gateway's ruleset and IDS
-rules, a file the topology names included), the image under its disk layer, and the host (qemu's version, the acceleration and, under KVM, the
-CPU model: a state saved on another CPU may not run). Anything else and the honeypot boots,
-with the reason said.
+rules, a file the topology names included), its machine (the domain XML: a state holds the
+devices it was saved with, which a newer vhoneynet may render otherwise), the image under its
+disk layer, and the host (qemu's version, the acceleration and, under KVM, the CPU model: a
+state saved on another CPU may not run). Anything else and the honeypot boots, with the reason
+said.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vhoneynet import naming
+from vhoneynet.artifacts import GuestArtifacts
 from vhoneynet.images import BuiltImage
 from vhoneynet.permissions import TRAVERSE, make_folder
 from vhoneynet.rundir import RunDir
@@ -33,27 +36,31 @@ from vhoneynet.warm import WarmState
 
 STORE = "warm"
 META = "kept.json"
-WHAT = {"topology": "the topology or a file it names changed", "image": "its image changed",
-        "host": "the host changed"}
+WHAT = {"topology": "the topology or a file it names changed", "machine": "its virtual machine's definition changed",
+        "image": "its image changed", "host": "the host changed"}
 
 
 @dataclass(frozen=True)
 class Origin:
     """What a warm state was made from: a digest of the topology and of the guest's configuration
-    medium's files, the image's identity, the host's."""
+    medium's files, one of its domain XML, the image's identity, the host's."""
 
     topology: str
     image: str
     host: str
+    machine: str = ""  # states kept before it was recorded are stale
 
     @classmethod
-    def of(cls, topo: Topology, medium: dict[str, str], image: BuiltImage, host: str) -> Origin:
-        return cls(topology_digest(topo, medium), image_identity(image), host)
+    def of(cls, topo: Topology, guest: GuestArtifacts, host: str) -> Origin:
+        machine = hashlib.sha256(f"{guest.domain_xml}\0{guest.share_xml or ''}".encode()).hexdigest()[:16]
+        return cls(topology_digest(topo, guest.medium.files), image_identity(guest.image), host, machine)
 
     def mismatch(self, kept: Origin) -> str | None:
         """Why a state made from `kept` cannot stand in for one made from this; None when it can."""
-        changed = [WHAT[field] for field in WHAT if getattr(self, field) != getattr(kept, field)]
-        return ", ".join(changed) or None
+        changed = [field for field in WHAT if getattr(self, field) != getattr(kept, field)]
+        if "topology" in changed and "machine" in changed:  # the machine follows from the topology
+            changed.remove("machine")
+        return ", ".join(WHAT[field] for field in changed) or None
 
 
 def topology_digest(topo: Topology, medium: dict[str, str]) -> str:

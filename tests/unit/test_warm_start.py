@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from tests.fakes import HID, fake_backends, topology
-from vhoneynet import labs, lifecycle, naming
+from vhoneynet import artifacts, labs, lifecycle, naming
 from vhoneynet.backend.disks import backing_file, write_qcow2_overlay
 from vhoneynet.errors import InvalidName, VhoneynetError
 from vhoneynet.images import ImageStore
@@ -73,6 +73,7 @@ def test_the_same_topology_comes_up_restored_not_booted(upped_once):
 
 @pytest.mark.parametrize("change, reason", [
     ("topology", "the topology or a file it names changed"),
+    ("machine", "its virtual machine's definition changed"),
     ("image", "its image changed"),
     ("host", "the host changed"),
 ])
@@ -81,6 +82,9 @@ def test_anything_changed_boots_and_says_why(upped_once, monkeypatch, change, re
     if change == "topology":
         topo = topo.model_copy(update={"honeypots": [topo.honeypots[0].model_copy(update={"memory": 640}),
                                                      *topo.honeypots[1:]]})
+    elif change == "machine":  # what a newer vhoneynet renders for the same topology
+        rendered = artifacts.domain_xml
+        monkeypatch.setattr(artifacts, "domain_xml", lambda *a: rendered(*a).replace("</devices>", "<watchdog model='i6300esb'/></devices>"))
     elif change == "image":
         b.images.built["linux-dns"] = replace(b.images.built["linux-dns"], digest="1" * 64)
     else:
@@ -91,7 +95,8 @@ def test_anything_changed_boots_and_says_why(upped_once, monkeypatch, change, re
     assert f"guest dns: boots (its kept warm state is stale: {reason})" in said
     kept = WarmStore(topo.host.storage).get(HID, "dns")
     assert kept is not None and json.loads((kept.folder / META).read_text())["origin"] == {
-        "topology": kept.origin.topology, "image": kept.origin.image, "host": kept.origin.host}
+        "topology": kept.origin.topology, "image": kept.origin.image, "host": kept.origin.host,
+        "machine": kept.origin.machine}
     # the state saved by this boot replaced the stale one: the next `up` restores
     lifecycle.down(HID, b, topo.host.storage)
     assert lifecycle.up(topo, b, timeout=5)["started"]["dns"] == "restored"
