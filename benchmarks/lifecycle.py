@@ -199,30 +199,24 @@ def one(n: int, recipe: str, memory: int, timeout: float, probe: bool = True, ch
 
 def hold(n: int, recipe: str, memory: int, timeout: float, merge_seconds: int = 0) -> dict:
     """`n` idle honeypots beside the gateway in one honeynet: do they all come up and stay up on
-    this host, and what do they take? Ready is each console's (probing n × services would be the
-    benchmark); then three honeypots are asked to run a command, and after a minute idle the
-    memory available, RSS and idle CPU per honeypot and the load are taken (with KSM after)."""
+    this host, and what do they take, booted (the first `up`) and restored (`down`, then `up`
+    again)? Ready is each console's (probing n × services would be the benchmark); see `idle`."""
     hid = "vd" + secrets.token_hex(3)[:5]
     work = Path(tempfile.mkdtemp(prefix=f"vhn-bench-{hid}-"))
     topo = work / "topology.yml"
     topo.write_text(topology(hid, n, recipe, memory, 99, work / "captures"))
     row: dict = {"density": n, "id": hid, "available_mib_before": round(available_mib())}
     try:
-        up = vhn("up", str(topo), "--no-probe", "--timeout", str(timeout), timeout=timeout + 300)
-        row["up_s"] = up["_wall"]
-        domains = [g["domain"] for g in up["guests"] if g["role"] == "honeypot"]
-        for name in sorted({f"pot{i}" for i in (0, n // 2, n - 1)}):
-            subprocess.run([*VHONEYNET, "exec", hid, name, "--", "true"], check=True, capture_output=True, timeout=120)
-        time.sleep(60)
-        status = vhn("status", hid, timeout=120)
-        row["running"] = sum(g["state"] == "running" for g in status["guests"] if g["role"] == "honeypot")
-        row["available_mib_idle"] = round(available_mib())
-        row["rss_mib_per_honeypot"] = mean_rss(domains)
-        row["idle_cpu_percent_per_honeypot"] = idle_cpu_percent(domains, 30)
-        row["load_idle"] = os.getloadavg()
-        if merge_seconds:
-            row |= merged(domains, merge_seconds)
-            row["available_mib_with_ksm"] = round(available_mib())
+        for how in ("cold", "warm"):  # booted, then down and up again: restored from the kept states
+            if how == "warm":
+                row["cold"]["down_s"] = vhn("down", hid, timeout=900)["down_seconds"]
+            up = vhn("up", str(topo), "--no-probe", "--timeout", str(timeout), timeout=timeout + 300)
+            started = [s for guest, s in up["started"].items() if guest != "gateway"]
+            row[how] = {"up_s": up["_wall"], "boot_s": up["timings"]["boot"],
+                        "restored": started.count("restored"), "booted": started.count("booted")}
+            row[how] |= idle(hid, n, [g["domain"] for g in up["guests"] if g["role"] == "honeypot"],
+                             merge_seconds if how == "warm" else 0)
+            row[how]["gateway_rss_mib"] = mean_rss([g["domain"] for g in up["guests"] if g["role"] == "gateway"])
     except (RuntimeError, subprocess.SubprocessError, KeyError) as e:
         row["error"] = str(e)[-1000:]
     finally:
@@ -232,6 +226,22 @@ def hold(n: int, recipe: str, memory: int, timeout: float, merge_seconds: int = 
             row["down_error"] = str(e)[-500:]
         subprocess.run([*VHONEYNET, "prune", hid], capture_output=True)
         subprocess.run(["rm", "-rf", str(work)])
+    return row
+
+
+def idle(hid: str, n: int, domains: list[str], merge_seconds: int) -> dict:
+    """Three of the `n` honeypots asked to run a command; then, after a minute idle, how many run,
+    the memory available, RSS and idle CPU per honeypot and the load (with KSM after)."""
+    for name in sorted({f"pot{i}" for i in (0, n // 2, n - 1)}):
+        subprocess.run([*VHONEYNET, "exec", hid, name, "--", "true"], check=True, capture_output=True, timeout=120)
+    time.sleep(60)
+    status = vhn("status", hid, timeout=120)
+    row = {"running": sum(g["state"] == "running" for g in status["guests"] if g["role"] == "honeypot"),
+           "available_mib_idle": round(available_mib()), "rss_mib_per_honeypot": mean_rss(domains),
+           "idle_cpu_percent_per_honeypot": idle_cpu_percent(domains, 30), "load_idle": os.getloadavg()}
+    if merge_seconds:
+        row |= merged(domains, merge_seconds)
+        row["available_mib_with_ksm"] = round(available_mib())
     return row
 
 

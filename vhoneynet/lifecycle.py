@@ -10,6 +10,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -345,7 +346,8 @@ def up_or_undo(topo: Topology, b: Backends, progress: Progress = _quiet, timeout
         raise
     except (VhoneynetError, KeyboardInterrupt):
         if not keep_on_failure:
-            progress("up failed: removing what was created (captures kept)")
+            with suppress(OSError):  # its stderr may be gone, with the terminal or the pipe that read it
+                progress("up failed: removing what was created (captures kept)")
             try:
                 down(topo.id, b, topo.host.storage)
             except VhoneynetError:

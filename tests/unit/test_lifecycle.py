@@ -160,6 +160,17 @@ def test_an_interrupt_in_the_middle_of_up_leaves_what_down_removes(b, storage):
     assert leftovers(b) == NOTHING
 
 
+def test_an_undo_goes_on_when_its_progress_output_is_gone(b, storage):
+    def progress(line: str) -> None:  # the pipe that read stderr closed (its reader was killed)
+        if line.startswith("up failed"):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    hv(b).start_fails.add("web")
+    with pytest.raises(VhoneynetError, match="the fake refuses it"):
+        lifecycle.up_or_undo(topology(storage), b, progress=progress, timeout=5)
+    assert leftovers(b) == NOTHING
+
+
 def test_a_guest_that_never_becomes_ready_fails_up_by_name(b, storage):
     hv(b).never_ready.add("web")
     with pytest.raises(GuestNotReady, match="'web'.*timed out; console: \\(no console output\\)"):
