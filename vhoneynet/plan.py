@@ -157,7 +157,8 @@ class MakePool:
 @dataclass(frozen=True)
 class StartGuest:
     """Write a guest's overlay and configuration medium and start its domain (booted, or restored
-    from a kept warm state); the guests start side by side."""
+    from a kept warm state); the guests start side by side, those that boot a few per host core
+    at a time (pacing.py)."""
 
     guest: Guest
 
