@@ -157,6 +157,7 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
                 handing.restored()
             else:
                 watches[guest.name] = Restored()
+                settle_clocks([guest], b, progress)  # at once: what it logs from now on carries the right time
         else:
             starts_warm.discard(guest.name)
             boots[guest.name] = lambda: timed(lambda: b.hv.start_domain(xml))  # when a boot slot is free
@@ -175,7 +176,6 @@ def up(topo: Topology, b: Backends, progress: Progress = _quiet, timeout: float 
         queue.start_all()
     ready = time.monotonic()
     booted = [g for g in p.honeypots if g.name not in starts_warm]
-    settle_clocks([g for g in p.honeypots if g.name in starts_warm], b, progress)
     take_out_seeds(booted, b, progress)
     if warm_state:
         save_warm_states(run, booted, b, progress)

@@ -71,6 +71,18 @@ def test_the_same_topology_comes_up_restored_not_booted(upped_once):
     assert labs.reset(HID, b, ["web"], storage=topo.host.storage, timeout=5)["guests"]["web"]["how"] == "restore"
 
 
+def test_a_restored_honeypots_clock_is_set_before_the_wait_for_readiness(upped_once):
+    b, topo, _ = upped_once
+    seen_at_ready: list = []
+
+    def progress(line: str) -> None:  # the first guest said ready: what had happened by then
+        if " ready after " in line and not seen_at_ready:
+            seen_at_ready.extend(b.hv.events)
+
+    lifecycle.up(topo, b, progress=progress, timeout=5)
+    assert ("guest-set-time", DNS) in seen_at_ready and ("guest-set-time", WEB) in seen_at_ready
+
+
 @pytest.mark.parametrize("change, reason", [
     ("topology", "the topology or a file it names changed"),
     ("machine", "its virtual machine's definition changed"),
