@@ -82,6 +82,7 @@ class FakeHypervisor:
 
     Knobs (guest names, not domain names, unless said otherwise):
     - `console`: the lines a guest prints at each start (default: its ready line);
+    - `after_reset`: the lines a guest prints when it is reset (default: its ready line);
     - `on_share`: the lines the gateway prints once its share is attached (default: ready);
     - `never_ready`: guests that print nothing at all;
     - `dies`: guests whose domain shuts off right after it prints its lines;
@@ -97,6 +98,7 @@ class FakeHypervisor:
         self.domains: dict[str, FakeDomain] = {}
         self.pool_xml: dict[str, str] = {}  # name -> xml
         self.console: dict[str, list[str]] = {}
+        self.after_reset: dict[str, list[str]] = {}
         self.on_share: list[str] = [READY_MARK]
         self.attached: list[tuple[str, str]] = []  # (domain, device xml) of every hot-plug
         self.never_ready: set[str] = set()
@@ -144,12 +146,24 @@ class FakeHypervisor:
         with self.lock:
             dom.state = "running"
             self.events.append(("start", name))
-        if dom.console is not None and guest not in self.never_ready:
-            lines = self.console.get(guest, [ready_line(dom.info.role if dom.info else "honeypot")])
-            with open(dom.console, "a") as f:
-                f.writelines(f"{line}\n" for line in lines)
+        self._print(dom, self.console)
         if guest in self.dies:
             dom.state = "shut-off"
+
+    def reset_domain(self, name: str) -> None:
+        dom = self._domain(name)
+        if dom.state != "running":
+            raise VhoneynetError(f"resetting {name} failed: domain is not running")
+        self.events.append(("reset", name))
+        self._print(dom, self.after_reset)
+
+    def _print(self, dom: FakeDomain, lines_of: dict[str, list[str]]) -> None:
+        """A (re)starting guest's console lines: its own from `lines_of`, or its ready line."""
+        guest = dom.info.guest if dom.info else dom.name
+        if dom.console is not None and guest not in self.never_ready:
+            lines = lines_of.get(guest, [ready_line(dom.info.role if dom.info else "honeypot")])
+            with open(dom.console, "a") as f:
+                f.writelines(f"{line}\n" for line in lines)
 
     def guests(self, hid: str | None = None) -> list[GuestInfo]:
         found = [i for d in list(self.domains.values()) if (i := d.as_info()) and (hid is None or i.hid == hid)]

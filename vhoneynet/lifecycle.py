@@ -59,7 +59,7 @@ from vhoneynet.plan import (
     service_probe_address,
 )
 from vhoneynet.probes import Probe, ProbeSource, probe_source, probes_for
-from vhoneynet.readiness import ConsoleWatch, GatewayStart, Restored
+from vhoneynet.readiness import UNSEEDED, ConsoleWatch, GatewayStart, Restored
 from vhoneynet.rundir import CaptureFolder, RunDir, saved_topologies
 from vhoneynet.seed import SEED_FOLDER
 from vhoneynet.topology.model import DEFAULT_STORAGE, Topology
@@ -427,6 +427,7 @@ class _ReadyWait:
         self.pending: dict[str, Watch] = {}
         self.booted: set[str] = set()
         self.ready: dict[str, float] = {}
+        self.booted_again: set[str] = set()  # guests reset once because cloud-init missed their seed
         self.update = _guest_updates(progress)
 
     def report(self, name: str, watch: Watch, state: str) -> None:
@@ -474,6 +475,8 @@ class _ReadyWait:
                 self.ready[name] = round(time.monotonic() - self.begun, 2)
                 self.progress(f"guest {name}: ready after {self.ready[name]:.0f} s")
                 return True
+        elif verdict == UNSEEDED:
+            self._boot_again(name, watch, waited)
         elif verdict is not None:
             raise GuestNotReady(name, waited, verdict)
         if self.b.hv.domain_state(naming.domain(self.hid, name)) != "running":
@@ -483,6 +486,22 @@ class _ReadyWait:
             detail = f"no answer from {left}" if left else f"console: {watch.last_line()}"
             raise GuestNotReady(name, waited, f"timed out; {detail}")
         return False
+
+
+    def _boot_again(self, name: str, watch: Watch, waited: float) -> None:
+        """cloud-init finished without its seed, which happens when the seed CD's driver loads
+        after cloud-init looked: its next boot looks again (cloud-init searches anew when its
+        last boot had no datasource), and the CD is still in. Once; a second miss is an error."""
+        if name in self.booted_again or not isinstance(watch, ConsoleWatch):
+            raise GuestNotReady(name, waited, "cloud-init finished twice without its seed (Datasource "
+                                "DataSourceNone): the guest does not see its NoCloud seed, the CD labelled "
+                                f"cidata, when cloud-init looks for it (console log {getattr(watch, 'path', '')})")
+        self.booted_again.add(name)
+        self.progress(f"guest {name}: cloud-init finished without its seed (its CD drive showed up too late); "
+                      "resetting it once")
+        watch.rearm()
+        self.b.hv.reset_domain(naming.domain(self.hid, name))
+        self.since[name] = time.monotonic()
 
 
 def guest_probes(p: Plan, images: dict[str, BuiltImage]) -> dict[str, list[Probe]]:

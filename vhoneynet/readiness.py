@@ -14,7 +14,11 @@ from pathlib import Path
 
 from vhoneynet.gateway.config.disk import FAILED_MARK, PARKED_MARK, READY_MARK
 
-_CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at")
+_CLOUD_INIT_DONE = re.compile(r"Cloud-init v\. \S+ finished at[^\r\n]*[\r\n]")  # the whole line
+# cloud-init's closing line when it found no seed and fell back to its empty datasource: a seed
+# CD whose driver loaded after cloud-init looked for it (a known race of slow boots)
+_NO_SEED = "Datasource DataSourceNone"
+UNSEEDED = "unseeded"
 # systemd's line when the honeywall's start unit fails, e.g. killed at its start timeout (the
 # script's own `failed` mark is never printed then); the unit's name may be cut short
 _UNIT_FAILED = re.compile(r"Failed to start (?:\x1b\[[0-9;]*m)?vhn-gateway")
@@ -39,7 +43,8 @@ class ConsoleWatch:
         return cls(path, role, path.stat().st_size if path.exists() else 0)
 
     def poll(self) -> str | None:
-        """'ready', 'failed: …', or None while still booting."""
+        """'ready', 'failed: …', UNSEEDED (a honeypot's cloud-init ran without its seed), or None
+        while still booting."""
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
@@ -65,7 +70,14 @@ class ConsoleWatch:
             return "ready" if READY_MARK in self.tail else None
         if self.role == "service":  # a console with no mark of ours: its service probes decide
             return "ready"
-        return "ready" if _CLOUD_INIT_DONE.search(self.tail) else None
+        done = _CLOUD_INIT_DONE.search(self.tail)
+        if done is None:
+            return None
+        return UNSEEDED if _NO_SEED in done.group(0) else "ready"
+
+    def rearm(self) -> None:
+        """Forget what was read so far: the guest boots again, and only its new lines count."""
+        self.tail = ""
 
     def last_line(self) -> str:
         lines = [ln.strip() for ln in self.tail.splitlines() if ln.strip()]

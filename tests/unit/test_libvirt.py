@@ -83,7 +83,10 @@ def test_domain_states_through_stop_boot_pause_resume(hv):
     hv.stop_domain(name)  # already off is fine
     assert hv.domain_state(name) == "shut-off"
     assert [g.state for g in hv.guests(HID)] == ["shut-off"]  # still defined
+    with pytest.raises(VhoneynetError, match=f"resetting {name} failed"):
+        hv.reset_domain(name)  # off: no reset button to press
     hv.boot_domain(name)
+    hv.reset_domain(name)
     assert hv.domain_state(name) == "running"
     with pytest.raises(VhoneynetError, match=f"starting {name} failed"):
         hv.boot_domain(name)  # running already

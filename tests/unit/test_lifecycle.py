@@ -353,6 +353,43 @@ def test_wait_ready_times_out_with_the_last_console_line(b, tmp_path):
         lifecycle.wait_ready(HID, watches, b, lambda _: None, timeout=0.2)
 
 
+UNSEEDED_DONE = CLOUD_INIT_DONE.replace(". Up", ". Datasource DataSourceNone.  Up")
+
+
+def test_a_guest_whose_cloud_init_missed_its_seed_is_reset_once_and_then_ready(b, tmp_path):
+    watches = booting(b, tmp_path, {"cloud": ["sr 1:0:0:0: [sr0] scsi3-mmc drive", UNSEEDED_DONE]})
+    said: list[str] = []
+    ready = lifecycle.wait_ready(HID, watches, b, said.append, timeout=5)
+    assert "cloud" in ready and ("reset", naming.domain(HID, "cloud")) in hv(b).events
+    assert any("without its seed" in line and "resetting it once" in line for line in said), said
+
+
+def test_a_guest_whose_cloud_init_misses_its_seed_twice_fails_naming_the_seed(b, tmp_path):
+    watches = booting(b, tmp_path, {"cloud": [UNSEEDED_DONE]})
+    hv(b).after_reset["cloud"] = [UNSEEDED_DONE]
+    with pytest.raises(GuestNotReady, match="twice without its seed .*cidata"):
+        lifecycle.wait_ready(HID, watches, b, lambda _: None, timeout=5)
+    assert [e for e in hv(b).events if e[0] == "reset"] == [("reset", naming.domain(HID, "cloud"))]
+
+
+def test_cloud_init_s_closing_line_counts_only_once_whole(tmp_path):
+    """Read while cloud-init writes it, the line's end (its datasource) is not there yet."""
+    log = tmp_path / "cloud.log"
+    log.write_text("")
+    watch = ConsoleWatch.from_now(log, "honeypot")
+    cut = UNSEEDED_DONE.index("DataSourceNone")
+    with open(log, "a") as f:
+        f.write(UNSEEDED_DONE[:cut])
+    assert watch.poll() is None
+    with open(log, "a") as f:
+        f.write(UNSEEDED_DONE[cut:] + "\r\n")
+    assert watch.poll() == "unseeded"
+    watch.rearm()
+    with open(log, "a") as f:
+        f.write("Booting from Hard Disk...\r\n")
+    assert watch.poll() is None
+
+
 def test_a_guest_that_dies_while_booting_is_not_waited_for(b, tmp_path):
     watches = booting(b, tmp_path, {"web": ["Loading initial ramdisk"]}, dies=("web",))
     with pytest.raises(GuestNotReady, match="domain stopped; console: Loading initial ramdisk"):
