@@ -487,7 +487,6 @@ class _ReadyWait:
             raise GuestNotReady(name, waited, f"timed out; {detail}")
         return False
 
-
     def _boot_again(self, name: str, watch: Watch, waited: float) -> None:
         """cloud-init finished without its seed, which happens when the seed CD's driver loads
         after cloud-init looked: its next boot looks again (cloud-init searches anew when its
