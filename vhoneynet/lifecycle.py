@@ -491,10 +491,11 @@ class _ReadyWait:
         """cloud-init finished without its seed, which happens when the seed CD's driver loads
         after cloud-init looked: its next boot looks again (cloud-init searches anew when its
         last boot had no datasource), and the CD is still in. Once; a second miss is an error."""
-        if name in self.booted_again or not isinstance(watch, ConsoleWatch):
+        assert isinstance(watch, ConsoleWatch)  # only a honeypot's own console says UNSEEDED
+        if name in self.booted_again:
             raise GuestNotReady(name, waited, "cloud-init finished twice without its seed (Datasource "
                                 "DataSourceNone): the guest does not see its NoCloud seed, the CD labelled "
-                                f"cidata, when cloud-init looks for it (console log {getattr(watch, 'path', '')})")
+                                f"cidata, when cloud-init looks for it (console log {watch.path})")
         self.booted_again.add(name)
         self.progress(f"guest {name}: cloud-init finished without its seed (its CD drive showed up too late); "
                       "resetting it once")
